@@ -1,0 +1,3 @@
+from llmmon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""``llmmon run | probe | check-config | version``.
+
+Exit codes: 0 success; 1 a probe failed (``probe``); 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+from llmmon import __version__
+from llmmon.config import ConfigError, Settings, default_config_path, load_settings, parse_listen
+from llmmon.probe import ProbeResult, run_probe
+
+EXIT_OK, EXIT_PROBE_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("llmmon")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    if args.command == "version":
+        print(f"llmmon {__version__}")
+        return EXIT_OK
+    path = args.config if args.config is not None else default_config_path()
+    try:
+        settings = load_settings(path)
+        if args.command == "run" and args.listen:
+            parse_listen(args.listen)
+            settings.listen = args.listen
+    except ConfigError as exc:
+        _print_problems(path, exc.problems)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        print(f"--listen: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        return _check_config(path, settings)
+    if args.command == "probe":
+        return asyncio.run(_probe(settings, args.endpoint, args.count, args.json))
+    return _run(settings, path, args.demo)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmmon", description="Prometheus exporter for LLM "
+                                     "endpoints and the machines under them.")
+    parser.add_argument("--version", action="version", version=f"llmmon {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    def with_config(p: argparse.ArgumentParser, required: bool = False) -> None:
+        p.add_argument("-c", "--config", type=Path, required=required,
+                       help="YAML config file (default: $LLMMON_CONFIG, else "
+                       "/etc/llmmon/config.yaml if present, else built-in defaults)")
+
+    run = sub.add_parser("run", help="run the exporter daemon")
+    with_config(run)
+    run.add_argument("--listen", help="HOST:PORT to serve on (overrides the config)")
+    run.add_argument("--demo", action="store_true",
+                     help="also start a simulated LLM endpoint in-process and probe it")
+    check = sub.add_parser("check-config", help="validate a config and print it, secrets masked")
+    with_config(check, required=True)
+    probe = sub.add_parser("probe", help="probe endpoints once and print the measurements")
+    with_config(probe)
+    probe.add_argument("--endpoint", help="only this endpoint")
+    probe.add_argument("--count", type=int, default=1, help="probes per endpoint (default 1)")
+    probe.add_argument("--json", action="store_true", help="one JSON object per probe")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _print_problems(path: Path | None, problems: list[str]) -> None:
+    print(f"invalid configuration{f' in {path}' if path else ''}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _check_config(path: Path | None, settings: Settings) -> int:
+    from llmmon.web import load_web_config
+
+    try:
+        load_web_config(settings.web_config_file)
+    except ConfigError as exc:
+        _print_problems(settings.web_config_file, exc.problems)
+        return EXIT_CONFIG
+    print(f"# {path}: valid. Effective configuration (API keys are never shown):")
+    print(yaml.safe_dump(settings.dump(), sort_keys=False), end="")
+    return EXIT_OK
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO; the scheduler logs every run. Neither helps an
+    # operator, and a URL may carry more than it should.
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run(settings: Settings, path: Path | None, demo: bool) -> int:
+    _setup_logging(settings.log_level)
+
+    async def run() -> int:
+        from llmmon.runtime import Runtime, demo_endpoint
+
+        simulator = None
+        extra = []
+        if demo:
+            from llmmon.simulator import Simulator
+
+            simulator = Simulator()
+            port = await simulator.start("127.0.0.1", 0)
+            log.info("demo: simulated endpoint at http://127.0.0.1:%d/v1", port)
+            extra.append(demo_endpoint(port))
+        try:
+            runtime = Runtime(settings, path, extra_endpoints=extra)
+            return await runtime.run()
+        finally:
+            if simulator is not None:
+                await simulator.close()
+
+    try:
+        return asyncio.run(run())
+    except ConfigError as exc:  # the web config, read when the runtime starts
+        _print_problems(settings.web_config_file, exc.problems)
+        return EXIT_CONFIG
+    except OSError as exc:
+        log.error("cannot start: %s", exc.strerror or exc)
+        return EXIT_CONFIG
+
+
+async def _probe(settings: Settings, only: str | None, count: int, as_json: bool) -> int:
+    from llmmon.runtime import make_client
+
+    endpoints = [e for e in settings.endpoints if only is None or e.name == only]
+    if not endpoints:
+        print(f"no endpoint named {only}" if only else "no endpoints configured",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    failed = False
+    if not as_json:
+        print(f"{'endpoint':<16} {'prompt':<12} {'result':<12} {'TTFT ms':>9} {'ITL p50':>8} "
+              f"{'ITL p99':>8} {'E2E ms':>9} {'tok/s':>7} {'tokens':>7}")
+    for endpoint in endpoints:
+        async with make_client(endpoint) as client:
+            for i in range(max(1, count)):
+                prompt = endpoint.prompts[i % len(endpoint.prompts)]
+                result = await run_probe(client, endpoint, prompt)
+                failed |= not result.ok
+                print(json.dumps(_public(result)) if as_json else _row(result), flush=True)
+    return EXIT_PROBE_FAILED if failed else EXIT_OK
+
+
+def _public(result: ProbeResult) -> dict[str, object]:
+    out = result.as_dict()
+    out.pop("finished_unix")
+    return out
+
+
+def _row(result: ProbeResult) -> str:
+    def ms(value: float | None) -> str:
+        return f"{value * 1000:.1f}" if value is not None else "-"
+
+    itl = sorted(result.itl)
+    p50 = statistics.median(itl) if itl else None
+    p99 = itl[min(len(itl) - 1, int(len(itl) * 0.99))] if itl else None
+    tps = f"{result.tokens_per_second:.1f}" if result.tokens_per_second else "-"
+    return (f"{result.endpoint:<16} {result.prompt:<12} {result.error or 'ok':<12} "
+            f"{ms(result.ttft):>9} {ms(p50):>8} {ms(p99):>8} {ms(result.e2e):>9} {tps:>7} "
+            f"{result.output_tokens or '-':>7}")

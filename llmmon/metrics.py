@@ -1,0 +1,371 @@
+"""Every metric family llmmon exports is declared here, and only here.
+
+Probe and self-monitoring families are prometheus-client objects on an injected registry.
+Sampler families are served from snapshots: each sampler tick publishes a complete list
+of readings that replaces its previous one, so a GPU or process that vanishes takes its
+series with it instead of leaving stale values behind.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from llmmon import __version__
+
+if TYPE_CHECKING:
+    from llmmon.probe import ProbeResult
+
+Kind = Literal["counter", "gauge", "histogram"]
+
+# Bucket bounds copied from vLLM's server-side histograms (vllm/v1/metrics) so that client
+# and server views of the same model overlay on one dashboard panel.
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+                2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+               2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
+               50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+# Decode speed of one request: from CPU-served small models (a few tokens/s) to
+# speculative decoding on large GPUs (thousands).
+TOKENS_PER_SECOND_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500,
+                             1000, 2000, 5000)
+# 1 is the normal case; more means a server or proxy coalesces tokens into one chunk.
+TOKENS_PER_CHUNK_BUCKETS = (1, 1.5, 2, 3, 4, 6, 8, 16, 32, 64)
+
+PROBE_LABELS = ("endpoint", "provider", "model")
+ERROR_REASONS = ("timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
+                 "too_large", "check_failed")
+HTTP_PHASES = ("dns", "connect", "tls", "send", "wait")
+
+_SCHEDULE = "Measured by llmmon's synthetic probes on its own schedule, not from user traffic."
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+    group: str = "self"
+
+
+def _probe(name: str, kind: Kind, help: str, extra: tuple[str, ...] = (),
+           buckets: tuple[float, ...] = ()) -> Family:
+    return Family(name, kind, f"{help} {_SCHEDULE}", PROBE_LABELS + extra, buckets, "probe")
+
+
+# --- probe families ----------------------------------------------------------------------
+PROBE_SUCCESS = _probe("llmmon_probe_success", "gauge", "1 if the last probe succeeded, else 0.")
+PROBE_REQUESTS = _probe("llmmon_probe_requests_total", "counter",
+                        "Probes run, by outcome (success or an error reason).", ("outcome",))
+PROBE_ERRORS = _probe("llmmon_probe_errors_total", "counter", "Failed probes by bounded reason.",
+                      ("reason",))
+PROBE_TTFT = _probe("llmmon_probe_time_to_first_token_seconds", "histogram",
+                    "From the request's last byte sent to the first content token received.",
+                    buckets=TTFT_BUCKETS)
+PROBE_ITL = _probe("llmmon_probe_inter_token_latency_seconds", "histogram",
+                   "Every gap between consecutive streamed content chunks.", buckets=ITL_BUCKETS)
+PROBE_TPOT = _probe("llmmon_probe_time_per_output_token_seconds", "histogram",
+                    "Per probe, (e2e - ttft) / (output tokens - 1), as vLLM defines TPOT.",
+                    buckets=ITL_BUCKETS)
+PROBE_TOKENS_PER_CHUNK = _probe(
+    "llmmon_probe_tokens_per_chunk", "histogram",
+    "Per probe, output tokens divided by streamed content chunks; above 1 the server or a "
+    "proxy coalesces tokens and chunk gaps are not token gaps.", buckets=TOKENS_PER_CHUNK_BUCKETS)
+PROBE_E2E = _probe("llmmon_probe_e2e_latency_seconds", "histogram",
+                   "From the start of the request to the end of the response.",
+                   buckets=E2E_BUCKETS)
+PROBE_TOKENS_PER_SECOND = _probe("llmmon_probe_output_tokens_per_second", "histogram",
+                                 "Per probe decode speed: (output tokens - 1) / (e2e - ttft).",
+                                 buckets=TOKENS_PER_SECOND_BUCKETS)
+PROBE_PROMPT_TOKENS = _probe("llmmon_probe_prompt_tokens_total", "counter",
+                             "Prompt tokens sent, from the server's usage when reported.")
+PROBE_OUTPUT_TOKENS = _probe("llmmon_probe_output_tokens_total", "counter",
+                             "Output tokens received, from usage when reported, else counted.")
+PROBE_PHASE = _probe("llmmon_probe_http_phase_seconds", "gauge",
+                     "Duration of each HTTP phase of the last probe.", ("phase",))
+PROBE_STATUS = _probe("llmmon_probe_http_status_code", "gauge",
+                      "HTTP status of the last probe's response (0 when none arrived).")
+PROBE_LAST_SUCCESS = _probe("llmmon_probe_last_success_timestamp_seconds", "gauge",
+                            "Unix time of the last successful probe.")
+ENDPOINT_INFO = Family("llmmon_endpoint_info", "gauge",
+                       "Configured endpoints, always 1; identity in labels.",
+                       (*PROBE_LABELS, "host"), group="probe")
+
+# --- self-monitoring ---------------------------------------------------------------------
+BUILD_INFO = Family("llmmon_build_info", "gauge", "Always 1; llmmon's version in labels.",
+                    ("version", "python"))
+SAMPLER_SUCCESS = Family("llmmon_sampler_success", "gauge",
+                         "1 if the sampler's last run succeeded (no data is not a failure).",
+                         ("sampler",))
+SAMPLER_DURATION = Family("llmmon_sampler_duration_seconds", "gauge",
+                          "Wall time of the sampler's last run.", ("sampler",))
+MISSED_RUNS = Family("llmmon_scheduler_missed_runs_total", "counter",
+                     "Scheduled runs skipped because the previous run of the job was still "
+                     "going, or started too late.", ("job",))
+JOB_ERRORS = Family("llmmon_scheduler_job_errors_total", "counter",
+                    "Job runs that raised or hit their hard deadline (a bug or a hang, "
+                    "never an endpoint error).", ("job",))
+RELOAD_OK = Family("llmmon_config_last_reload_successful", "gauge",
+                   "1 if the last configuration load succeeded.")
+RELOAD_TIME = Family("llmmon_config_last_reload_timestamp_seconds", "gauge",
+                     "Unix time of the last configuration load attempt.")
+
+# --- host sampler ------------------------------------------------------------------------
+HOST_CPU_RATIO = Family("llmmon_host_cpu_utilization_ratio", "gauge",
+                        "Share of all CPUs busy since the previous sample (0..1).", group="host")
+HOST_CPU_SECONDS = Family("llmmon_host_cpu_seconds_total", "counter",
+                          "CPU time spent in each mode, all CPUs summed.", ("mode",), group="host")
+HOST_LOAD1 = Family("llmmon_host_load1", "gauge", "1-minute load average.", group="host")
+HOST_LOAD5 = Family("llmmon_host_load5", "gauge", "5-minute load average.", group="host")
+HOST_LOAD15 = Family("llmmon_host_load15", "gauge", "15-minute load average.", group="host")
+HOST_MEM_TOTAL = Family("llmmon_host_memory_total_bytes", "gauge", "Physical memory.",
+                        group="host")
+HOST_MEM_AVAILABLE = Family("llmmon_host_memory_available_bytes", "gauge",
+                            "Memory available to new work without swapping.", group="host")
+HOST_MEM_USED = Family("llmmon_host_memory_used_bytes", "gauge", "Memory in use (total - "
+                       "available).", group="host")
+HOST_SWAP_TOTAL = Family("llmmon_host_swap_total_bytes", "gauge", "Swap space.", group="host")
+HOST_SWAP_USED = Family("llmmon_host_swap_used_bytes", "gauge", "Swap in use.", group="host")
+
+# --- GPU sampler -------------------------------------------------------------------------
+_GPU = ("gpu", "uuid")
+GPU_UP = Family("llmmon_gpu_up", "gauge", "1 if NVML answers for this GPU, 0 if it is lost.",
+                ("gpu",), group="gpu")
+GPU_INFO = Family("llmmon_gpu_info", "gauge", "Always 1; GPU identity in labels.",
+                  (*_GPU, "name", "driver", "cuda"), group="gpu")
+GPU_UTIL = Family("llmmon_gpu_utilization_ratio", "gauge",
+                  "Share of the last sample period a kernel ran (0..1).", _GPU, group="gpu")
+GPU_MEM_UTIL = Family("llmmon_gpu_memory_utilization_ratio", "gauge",
+                      "Share of the last sample period device memory was read or written.",
+                      _GPU, group="gpu")
+GPU_MEM_USED = Family("llmmon_gpu_memory_used_bytes", "gauge", "Device memory in use.", _GPU,
+                      group="gpu")
+GPU_MEM_TOTAL = Family("llmmon_gpu_memory_total_bytes", "gauge", "Device memory.", _GPU,
+                       group="gpu")
+GPU_TEMP = Family("llmmon_gpu_temperature_celsius", "gauge", "GPU core temperature.", _GPU,
+                  group="gpu")
+GPU_POWER = Family("llmmon_gpu_power_watts", "gauge", "Power draw.", _GPU, group="gpu")
+GPU_POWER_LIMIT = Family("llmmon_gpu_power_limit_watts", "gauge", "Enforced power limit.",
+                         _GPU, group="gpu")
+
+# --- process sampler ---------------------------------------------------------------------
+PROC_UP = Family("llmmon_target_process_up", "gauge", "1 if a process matches the target.",
+                 ("target",), group="process")
+PROC_CPU = Family("llmmon_target_process_cpu_seconds_total", "counter",
+                  "User and system CPU time of the target process.", ("target",),
+                  group="process")
+PROC_RSS = Family("llmmon_target_process_resident_memory_bytes", "gauge",
+                  "Resident memory of the target process.", ("target",), group="process")
+PROC_THREADS = Family("llmmon_target_process_threads", "gauge", "Threads of the target process.",
+                      ("target",), group="process")
+PROC_FDS = Family("llmmon_target_process_open_fds", "gauge",
+                  "Open file descriptors of the target process.", ("target",), group="process")
+
+ALL_FAMILIES: tuple[Family, ...] = tuple(v for v in dict(globals()).values()
+                                         if isinstance(v, Family))
+SAMPLED_FAMILIES = tuple(f for f in ALL_FAMILIES if f.group in ("host", "gpu", "process"))
+
+Reading = tuple[Family, tuple[str, ...], float]
+"""One sampled value: its family, its label values (in the family's label order), the value."""
+
+
+class SnapshotCollector(Collector):
+    """Serves the latest complete set of readings of each sampler."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, list[Reading]] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, sampler: str, readings: list[Reading]) -> None:
+        with self._lock:
+            self._snapshots[sampler] = readings
+
+    def describe(self) -> Iterable[Metric]:
+        return [_empty(f) for f in SAMPLED_FAMILIES]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            readings = [r for snapshot in self._snapshots.values() for r in snapshot]
+        families: dict[Family, Metric] = {}
+        for family, labels, value in readings:
+            metric = families.get(family)
+            if metric is None:
+                metric = families[family] = _empty(family)
+            metric.add_metric(labels, value)  # type: ignore[attr-defined]
+        return iter(families.values())
+
+
+def _empty(family: Family) -> GaugeMetricFamily | CounterMetricFamily:
+    cls = CounterMetricFamily if family.kind == "counter" else GaugeMetricFamily
+    return cls(family.name, family.help, labels=family.labels)
+
+
+class Metrics:
+    """The live metric objects of one daemon, on the registry it is given."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.snapshots = SnapshotCollector()
+        registry.register(self.snapshots)
+        # llmmon's own footprint: process_* (RSS, CPU, fds) and python_* families.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self._live: dict[Family, Counter | Gauge | Histogram] = {}
+        for family in ALL_FAMILIES:
+            if family not in SAMPLED_FAMILIES:
+                self._live[family] = _create(family, registry)
+        self.gauge(BUILD_INFO).labels(__version__, platform.python_version()).set(1)
+
+    def gauge(self, family: Family) -> Gauge:
+        metric = self._live[family]
+        assert isinstance(metric, Gauge)
+        return metric
+
+    def counter(self, family: Family) -> Counter:
+        metric = self._live[family]
+        assert isinstance(metric, Counter)
+        return metric
+
+    def histogram(self, family: Family) -> Histogram:
+        metric = self._live[family]
+        assert isinstance(metric, Histogram)
+        return metric
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    def add_endpoint(self, labels: tuple[str, str, str], host: str) -> None:
+        """Create the endpoint's counters and histograms at zero so rate() works from the start.
+
+        Gauges appear with the first probe: a gauge at 0 would claim a measurement."""
+        self.gauge(ENDPOINT_INFO).labels(*labels, host).set(1)
+        for family in ALL_FAMILIES:
+            if family.group != "probe" or family.kind == "gauge":
+                continue
+            for extra in _label_values(family):
+                self._live[family].labels(*labels, *extra)
+
+    def remove_endpoint(self, labels: tuple[str, str, str], host: str) -> None:
+        """Drop every series of an endpoint that left the configuration."""
+        self.gauge(ENDPOINT_INFO).remove(*labels, host)
+        for family in ALL_FAMILIES:
+            if family.group != "probe" or family is ENDPOINT_INFO:
+                continue
+            metric = self._live[family]
+            for extra in _label_values(family):
+                try:
+                    metric.remove(*labels, *extra)
+                except KeyError:
+                    pass  # never created
+
+    def record_probe(self, labels: tuple[str, str, str], result: ProbeResult) -> None:
+        self.counter(PROBE_REQUESTS).labels(*labels, result.error or "success").inc()
+        self.gauge(PROBE_SUCCESS).labels(*labels).set(1 if result.ok else 0)
+        self.gauge(PROBE_STATUS).labels(*labels).set(result.status or 0)
+        for phase, seconds in result.phases.items():
+            self.gauge(PROBE_PHASE).labels(*labels, phase).set(seconds)
+        if result.error:
+            self.counter(PROBE_ERRORS).labels(*labels, result.error).inc()
+        else:
+            self.gauge(PROBE_LAST_SUCCESS).labels(*labels).set(result.finished_unix)
+        if result.prompt_tokens:
+            self.counter(PROBE_PROMPT_TOKENS).labels(*labels).inc(result.prompt_tokens)
+        if result.output_tokens:
+            self.counter(PROBE_OUTPUT_TOKENS).labels(*labels).inc(result.output_tokens)
+        self._observe(PROBE_TTFT, labels, result.ttft)
+        self._observe(PROBE_E2E, labels, result.e2e if result.ok else None)
+        self._observe(PROBE_TPOT, labels, result.tpot)
+        self._observe(PROBE_TOKENS_PER_SECOND, labels, result.tokens_per_second)
+        self._observe(PROBE_TOKENS_PER_CHUNK, labels, result.tokens_per_chunk)
+        itl = self.histogram(PROBE_ITL).labels(*labels)
+        for gap in result.itl:
+            itl.observe(gap)
+
+    def _observe(self, family: Family, labels: tuple[str, ...], value: float | None) -> None:
+        if value is not None:
+            self.histogram(family).labels(*labels).observe(value)
+
+
+def _label_values(family: Family) -> list[tuple[str, ...]]:
+    """The fixed values of a probe family's label beyond endpoint/provider/model."""
+    extra = family.labels[len(PROBE_LABELS):]
+    if extra == ("reason",):
+        return [(r,) for r in ERROR_REASONS]
+    if extra == ("phase",):
+        return [(p,) for p in HTTP_PHASES]
+    if extra == ("outcome",):
+        return [("success",), *((r,) for r in ERROR_REASONS)]
+    return [()]
+
+
+def _create(family: Family, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
+    if family.kind == "histogram":
+        return Histogram(family.name, family.help, family.labels, registry=registry,
+                         buckets=family.buckets)
+    if family.kind == "counter":
+        return Counter(family.name, family.help, family.labels, registry=registry)
+    return Gauge(family.name, family.help, family.labels, registry=registry)
+
+
+def render_docs() -> str:
+    """docs/metrics.md, generated from the families above (a test keeps them in sync)."""
+    lines = [
+        "# Metrics",
+        "",
+        "Generated from `llmmon/metrics.py` by `python -m llmmon.metrics > docs/metrics.md`; "
+        "do not edit by hand.",
+        "",
+    ]
+    titles = {"probe": "Probes", "host": "Host sampler", "gpu": "GPU sampler",
+              "process": "Process sampler", "self": "llmmon itself"}
+    for group, title in titles.items():
+        lines += [f"## {title}", "", "| name | type | labels | meaning |", "|---|---|---|---|"]
+        for f in ALL_FAMILIES:
+            if f.group == group:
+                labels = ", ".join(f"`{label}`" for label in f.labels) or "—"
+                meaning = f.help.replace(_SCHEDULE, "").strip()
+                lines.append(f"| `{f.name}` | {f.kind} | {labels} | {meaning} |")
+        lines.append("")
+    lines += [
+        "Probe values are " + _SCHEDULE[0].lower() + _SCHEDULE[1:],
+        "",
+        "Label values: `reason` ∈ " + ", ".join(f"`{r}`" for r in ERROR_REASONS)
+        + "; `outcome` ∈ `success` or a reason; `phase` ∈ "
+        + ", ".join(f"`{p}`" for p in HTTP_PHASES) + ".",
+        "",
+        "Histogram buckets (seconds unless noted): TTFT " + _fmt(TTFT_BUCKETS)
+        + "; ITL and TPOT " + _fmt(ITL_BUCKETS) + "; E2E " + _fmt(E2E_BUCKETS)
+        + " (vLLM's own bounds); tokens/s " + _fmt(TOKENS_PER_SECOND_BUCKETS)
+        + "; tokens per chunk " + _fmt(TOKENS_PER_CHUNK_BUCKETS) + ".",
+        "",
+        "The standard `process_*` and `python_*` families of prometheus-client describe the "
+        "llmmon process itself.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(buckets: tuple[float, ...]) -> str:
+    return ", ".join(f"{b:g}" for b in buckets)
+
+
+if __name__ == "__main__":
+    print(render_docs(), end="")

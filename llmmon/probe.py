@@ -1,0 +1,230 @@
+"""One synthetic request, measured: the probe owns the clock, the deadline and the errors.
+
+Timestamps come from ``time.perf_counter_ns`` (CLOCK_MONOTONIC on Linux), taken the moment
+a chunk of the body is handed over by the transport and before it is parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from llmmon.config import EndpointBase, Prompt
+from llmmon.providers import Delta, ProtocolError, Usage, get_provider
+
+ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
+                      "too_large", "check_failed"]
+
+# Stop reading a response past this many bytes: a probe asks for a few dozen tokens.
+MAX_RESPONSE_BYTES = 4 << 20
+NS = 1e9
+
+
+@dataclass
+class ProbeResult:
+    endpoint: str
+    prompt: str
+    error: ErrorReason | None = None
+    status: int | None = None
+    ttft: float | None = None
+    e2e: float | None = None
+    itl: list[float] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_from_usage: bool = False
+    content_chunks: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    text: str = ""
+    finished_unix: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def tpot(self) -> float | None:
+        """vLLM's time per output token: (e2e - ttft) / (output tokens - 1)."""
+        if self.ttft is None or self.e2e is None or not self.output_tokens:
+            return None
+        return (self.e2e - self.ttft) / (self.output_tokens - 1) if self.output_tokens > 1 else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        tpot = self.tpot
+        return 1.0 / tpot if tpot else None
+
+    @property
+    def tokens_per_chunk(self) -> float | None:
+        if not self.content_chunks or not self.output_tokens or not self.tokens_from_usage:
+            return None
+        return self.output_tokens / self.content_chunks
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(ok=self.ok, tpot=self.tpot, tokens_per_second=self.tokens_per_second,
+                   tokens_per_chunk=self.tokens_per_chunk)
+        return out
+
+
+class _Trace:
+    """Collects httpcore's trace events as monotonic nanosecond stamps."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self.clock = clock
+        self.at: dict[str, int] = {}
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        self.at[name] = self.clock()
+
+    def span(self, start: str, end: str) -> float | None:
+        begin, finish = self.at.get(start + ".started"), self.at.get(end + ".complete")
+        return (finish - begin) / NS if begin is not None and finish is not None else None
+
+    def phases(self) -> dict[str, float]:
+        sent = self.at.get("http11.send_request_body.complete")
+        headers = self.at.get("http11.receive_response_headers.complete")
+        spans = {
+            # httpcore resolves the name inside connect_tcp, so connect includes DNS.
+            "connect": self.span("connection.connect_tcp", "connection.connect_tcp"),
+            "tls": self.span("connection.start_tls", "connection.start_tls"),
+            "send": self.span("http11.send_request_headers", "http11.send_request_body"),
+            "wait": (headers - sent) / NS if sent and headers else None,
+        }
+        if sent is not None:  # a reused connection had no connect or TLS phase at all
+            spans["connect"] = spans["connect"] or 0.0
+            spans["tls"] = spans["tls"] or 0.0
+        return {k: v for k, v in spans.items() if v is not None}
+
+
+def _status_reason(status: int) -> ErrorReason | None:
+    if status == 429:
+        return "rate_limited"
+    if 400 <= status < 500:
+        return "http_4xx"
+    if status >= 500:
+        return "http_5xx"
+    if status >= 300:
+        return "protocol"  # redirects are not followed: a key must never travel elsewhere
+    return None
+
+
+async def run_probe(
+    client: httpx.AsyncClient,
+    endpoint: EndpointBase,
+    prompt: Prompt,
+    *,
+    clock: Callable[[], int] = time.perf_counter_ns,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> ProbeResult:
+    """Run one probe under ``endpoint.timeout``; never raises for endpoint misbehaviour."""
+    result = ProbeResult(endpoint.name, prompt.name)
+    trace = _Trace(clock)
+    start = clock()
+    try:
+        async with asyncio.timeout(endpoint.timeout):
+            await _exchange(client, endpoint, prompt, result, trace, max_bytes)
+    except TimeoutError:
+        result.error = "timeout"
+    except httpx.TimeoutException:
+        result.error = "timeout"
+    except (httpx.ConnectError, httpx.UnsupportedProtocol):
+        result.error = "connect"
+    except (httpx.HTTPError, ProtocolError):
+        result.error = result.error or "protocol"
+    end = clock()
+    result.e2e = (end - start) / NS
+    result.phases = trace.phases()
+    result.finished_unix = time.time()
+    return result
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: Prompt,
+                    result: ProbeResult, trace: _Trace, max_bytes: int) -> None:
+    provider = get_provider(endpoint)
+    spec = provider.request(endpoint, prompt, endpoint.api_key())
+    headers = {"Accept-Encoding": "identity", **spec.headers}
+    request = client.build_request("POST", spec.url, json=spec.body, headers=headers,
+                                   params=spec.params, extensions={"trace": trace})
+    response = await client.send(request, stream=True)
+    try:
+        result.status = response.status_code
+        if reason := _status_reason(response.status_code):
+            result.error = reason
+            return
+        content_type = response.headers.get("content-type", "")
+        if endpoint.stream:
+            if not content_type.startswith(provider.stream_content_types):
+                raise ProtocolError("unexpected content type")
+            await _read_stream(response, provider.stream_decoder(endpoint), result, trace,
+                               max_bytes)
+        else:
+            if "json" not in content_type:
+                raise ProtocolError("unexpected content type")
+            body = await _read_body(response, max_bytes)
+            _apply(result, provider.parse_body(endpoint, body), trace.clock(), None)
+    except _TooLarge:
+        result.error = "too_large"
+    finally:
+        await response.aclose()
+
+
+async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _TooLarge
+    return bytes(body)
+
+
+async def _read_stream(response: httpx.Response, decoder: Any, result: ProbeResult,
+                       trace: _Trace, max_bytes: int) -> None:
+    clock, received = trace.clock, 0
+    timing = _StreamTiming(trace.at.get("http11.send_request_body.complete"))
+    async for chunk in response.aiter_raw():
+        at = clock()  # before any parsing: this is when the bytes were ours
+        received += len(chunk)
+        if received > max_bytes:
+            raise _TooLarge
+        _apply(result, decoder.feed(chunk), at, timing)
+    decoder.finish()
+    if not result.tokens_from_usage:
+        result.output_tokens = result.content_chunks or None
+
+
+@dataclass
+class _StreamTiming:
+    sent: int | None  # when the request's last byte went to the socket: TTFT starts here
+    last: int | None = None
+
+
+def _apply(result: ProbeResult, events: list[Any], at: int, timing: _StreamTiming | None) -> None:
+    """Fold a chunk's events into the result; ``at`` is the chunk's arrival stamp.
+
+    Every content event counts, so events that arrived in one read give a gap of 0: that
+    is what the client saw, and it keeps ITL observations at content events - 1."""
+    for event in events:
+        if isinstance(event, Usage):
+            result.prompt_tokens = event.prompt_tokens
+            if event.output_tokens is not None:
+                result.output_tokens = event.output_tokens
+                result.tokens_from_usage = True
+        elif isinstance(event, Delta) and not event.reasoning:
+            result.text += event.text
+            if timing is None:
+                continue  # not streamed: no token timing
+            result.content_chunks += 1
+            if timing.last is not None:
+                result.itl.append((at - timing.last) / NS)
+            elif timing.sent is not None:
+                result.ttft = (at - timing.sent) / NS
+            timing.last = at
