@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     PrivateAttr,
     SecretStr,
     ValidationError,
@@ -156,6 +157,8 @@ class EndpointBase(StrictModel):
     timeout: Duration = 20.0
     stream: bool = True
     max_tokens: int = Field(default=64, ge=1, le=1_000_000)
+    # Stop reading a response past this many bytes: a probe asks for a few dozen tokens.
+    max_response_bytes: int = Field(default=4 << 20, ge=1024, le=1 << 30)
     api_key_env: EnvName | None = None
     api_key_file: Path | None = None
     prompts: list[Prompt] = Field(default_factory=lambda: [DEFAULT_PROMPT], min_length=1)
@@ -240,9 +243,18 @@ class HostSampler(StrictModel):
     interval: Duration = 5.0
 
 
+def _auto_or_bool(value: object) -> Literal["auto"] | bool:
+    words = {"auto": "auto", "true": True, "false": False, "on": True, "off": False}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in words:
+        return words[value.lower()]  # type: ignore[return-value]
+    raise ValueError("must be auto, true or false")
+
+
 class GPUSampler(StrictModel):
     # "auto": sample when NVML and a driver are present, stay quiet otherwise.
-    enabled: Literal["auto"] | bool = "auto"
+    enabled: Annotated[Literal["auto"] | bool, PlainValidator(_auto_or_bool)] = "auto"
     interval: Duration = 5.0
 
 

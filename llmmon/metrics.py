@@ -51,7 +51,8 @@ TOKENS_PER_CHUNK_BUCKETS = (1, 1.5, 2, 3, 4, 6, 8, 16, 32, 64)
 PROBE_LABELS = ("endpoint", "provider", "model")
 ERROR_REASONS = ("timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
                  "too_large", "check_failed")
-HTTP_PHASES = ("dns", "connect", "tls", "send", "wait")
+# httpx resolves names inside its TCP connect, so `connect` includes DNS.
+HTTP_PHASES = ("connect", "tls", "send", "wait")
 
 _SCHEDULE = "Measured by llmmon's synthetic probes on its own schedule, not from user traffic."
 
@@ -100,7 +101,8 @@ PROBE_PROMPT_TOKENS = _probe("llmmon_probe_prompt_tokens_total", "counter",
 PROBE_OUTPUT_TOKENS = _probe("llmmon_probe_output_tokens_total", "counter",
                              "Output tokens received, from usage when reported, else counted.")
 PROBE_PHASE = _probe("llmmon_probe_http_phase_seconds", "gauge",
-                     "Duration of each HTTP phase of the last probe.", ("phase",))
+                     "Duration of each HTTP phase of the last probe (connect includes name "
+                     "resolution; 0 when a pooled connection was reused).", ("phase",))
 PROBE_STATUS = _probe("llmmon_probe_http_status_code", "gauge",
                       "HTTP status of the last probe's response (0 when none arrived).")
 PROBE_LAST_SUCCESS = _probe("llmmon_probe_last_success_timestamp_seconds", "gauge",

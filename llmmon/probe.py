@@ -20,8 +20,6 @@ from llmmon.providers import Delta, ProtocolError, Usage, get_provider
 ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
                       "too_large", "check_failed"]
 
-# Stop reading a response past this many bytes: a probe asks for a few dozen tokens.
-MAX_RESPONSE_BYTES = 4 << 20
 NS = 1e9
 
 
@@ -119,7 +117,6 @@ async def run_probe(
     prompt: Prompt,
     *,
     clock: Callable[[], int] = time.perf_counter_ns,
-    max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> ProbeResult:
     """Run one probe under ``endpoint.timeout``; never raises for endpoint misbehaviour."""
     result = ProbeResult(endpoint.name, prompt.name)
@@ -127,7 +124,7 @@ async def run_probe(
     start = clock()
     try:
         async with asyncio.timeout(endpoint.timeout):
-            await _exchange(client, endpoint, prompt, result, trace, max_bytes)
+            await _exchange(client, endpoint, prompt, result, trace)
     except TimeoutError:
         result.error = "timeout"
     except httpx.TimeoutException:
@@ -148,7 +145,8 @@ class _TooLarge(Exception):
 
 
 async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: Prompt,
-                    result: ProbeResult, trace: _Trace, max_bytes: int) -> None:
+                    result: ProbeResult, trace: _Trace) -> None:
+    max_bytes = endpoint.max_response_bytes
     provider = get_provider(endpoint)
     spec = provider.request(endpoint, prompt, endpoint.api_key())
     headers = {"Accept-Encoding": "identity", **spec.headers}

@@ -116,6 +116,8 @@ class Runtime:
         self.ready = True
         await self._stop.wait()
         await self.shutdown()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         return 0
 
     @property

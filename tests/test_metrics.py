@@ -1,0 +1,108 @@
+"""The metric families: recording, pre-created series, removal, docs in sync with code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from llmmon import metrics as m
+from llmmon.metrics import Metrics, render_docs
+from llmmon.probe import ProbeResult
+
+LABELS = ("ep", "openai", "model-a")
+L = dict(zip(m.PROBE_LABELS, LABELS, strict=True))
+
+
+def fresh() -> tuple[Metrics, CollectorRegistry]:
+    registry = CollectorRegistry()
+    return Metrics(registry), registry
+
+
+def test_error_counters_exist_at_zero_before_any_probe() -> None:
+    """Every reason's counter and every histogram exists at 0 once an endpoint is added."""
+    metrics, registry = fresh()
+    metrics.add_endpoint(LABELS, "host")
+    for reason in m.ERROR_REASONS:
+        assert registry.get_sample_value("llmmon_probe_errors_total", {**L, "reason": reason}) == 0
+        assert registry.get_sample_value("llmmon_probe_requests_total",
+                                         {**L, "outcome": reason}) == 0
+    assert registry.get_sample_value("llmmon_probe_time_to_first_token_seconds_count", L) == 0
+    assert registry.get_sample_value("llmmon_endpoint_info", {**L, "host": "host"}) == 1
+    # a gauge at 0 would claim a failed probe that never ran
+    assert registry.get_sample_value("llmmon_probe_success", L) is None
+
+
+def test_record_successful_probe() -> None:
+    """A successful probe feeds every histogram, the token counters and the gauges."""
+    metrics, registry = fresh()
+    metrics.add_endpoint(LABELS, "host")
+    result = ProbeResult("ep", "p", status=200, ttft=0.1, e2e=0.5, itl=[0.1, 0.1, 0.2],
+                         prompt_tokens=7, output_tokens=5, tokens_from_usage=True,
+                         content_chunks=4, phases={"connect": 0.001, "wait": 0.05},
+                         finished_unix=1234.5)
+    metrics.record_probe(LABELS, result)
+    get = registry.get_sample_value
+    assert get("llmmon_probe_success", L) == 1
+    assert get("llmmon_probe_requests_total", {**L, "outcome": "success"}) == 1
+    assert get("llmmon_probe_time_to_first_token_seconds_sum", L) == 0.1
+    assert get("llmmon_probe_inter_token_latency_seconds_count", L) == 3
+    assert get("llmmon_probe_time_per_output_token_seconds_sum", L) == (0.5 - 0.1) / 4
+    assert get("llmmon_probe_output_tokens_per_second_sum", L) == 4 / 0.4
+    assert get("llmmon_probe_tokens_per_chunk_sum", L) == 5 / 4
+    assert get("llmmon_probe_prompt_tokens_total", L) == 7
+    assert get("llmmon_probe_output_tokens_total", L) == 5
+    assert get("llmmon_probe_http_phase_seconds", {**L, "phase": "wait"}) == 0.05
+    assert get("llmmon_probe_http_phase_seconds", {**L, "phase": "dns"}) is None
+    assert get("llmmon_probe_last_success_timestamp_seconds", L) == 1234.5
+    assert get("llmmon_probe_http_status_code", L) == 200
+
+
+def test_record_failed_probe() -> None:
+    """A failure counts its reason, zeroes success and leaves the latency histograms alone."""
+    metrics, registry = fresh()
+    metrics.add_endpoint(LABELS, "host")
+    metrics.record_probe(LABELS, ProbeResult("ep", "p", error="timeout", e2e=20.0))
+    get = registry.get_sample_value
+    assert get("llmmon_probe_success", L) == 0
+    assert get("llmmon_probe_errors_total", {**L, "reason": "timeout"}) == 1
+    assert get("llmmon_probe_requests_total", {**L, "outcome": "timeout"}) == 1
+    assert get("llmmon_probe_e2e_latency_seconds_count", L) == 0
+    assert get("llmmon_probe_last_success_timestamp_seconds", L) is None
+
+
+def test_removed_endpoint_leaves_no_series() -> None:
+    """An endpoint dropped from the config takes all its series with it."""
+    metrics, registry = fresh()
+    metrics.add_endpoint(LABELS, "host")
+    metrics.record_probe(LABELS, ProbeResult("ep", "p", status=200, ttft=0.1, e2e=0.2,
+                                             phases={"wait": 0.1}))
+    metrics.remove_endpoint(LABELS, "host")
+    assert b'endpoint="ep"' not in generate_latest(registry)
+
+
+def test_sampler_snapshots_replace_each_other() -> None:
+    """A sampler's new snapshot replaces the old one: vanished series do not linger."""
+    metrics, registry = fresh()
+    metrics.snapshots.publish("gpu", [(m.GPU_UP, ("0",), 1.0), (m.GPU_UP, ("1",), 1.0)])
+    assert registry.get_sample_value("llmmon_gpu_up", {"gpu": "1"}) == 1
+    metrics.snapshots.publish("gpu", [(m.GPU_UP, ("0",), 1.0)])
+    assert registry.get_sample_value("llmmon_gpu_up", {"gpu": "1"}) is None
+    metrics.snapshots.publish("host", [(m.HOST_CPU_SECONDS, ("user",), 12.5)])
+    assert registry.get_sample_value("llmmon_host_cpu_seconds_total", {"mode": "user"}) == 12.5
+
+
+def test_names_follow_conventions() -> None:
+    """Every family has the llmmon_ prefix, counters end in _total, and names are unique."""
+    names = [f.name for f in m.ALL_FAMILIES]
+    assert len(names) == len(set(names))
+    for family in m.ALL_FAMILIES:
+        assert family.name.startswith("llmmon_")
+        assert family.name.endswith("_total") == (family.kind == "counter"), family.name
+        assert family.help.strip()
+
+
+def test_docs_match_code() -> None:
+    """docs/metrics.md is regenerated from metrics.py (python -m llmmon.metrics)."""
+    doc = Path(__file__).parent.parent / "docs" / "metrics.md"
+    assert doc.read_text() == render_docs(), "run: python -m llmmon.metrics > docs/metrics.md"

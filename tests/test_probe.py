@@ -1,0 +1,230 @@
+"""Probes over real loopback sockets: against the simulator, and against servers that fail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from llmmon.config import OpenAIEndpoint, Prompt
+from llmmon.httpserver import HTTPServer, Request, Response, text
+from llmmon.probe import run_probe
+from llmmon.runtime import make_client
+from llmmon.simulator import SimSettings, Simulator
+
+PROMPT = Prompt(name="count", text="Count from 1 to 10, separated by commas.")
+
+
+def endpoint(url: str, **kw: Any) -> OpenAIEndpoint:
+    return OpenAIEndpoint.model_validate(
+        {"name": "t", "provider": "openai", "url": url, "model": "m", "timeout": 5.0, **kw})
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[Simulator, str]]:
+    simulator = Simulator(SimSettings(ttft=0.05, itl=0.01))
+    port = await simulator.start()
+    yield simulator, f"http://127.0.0.1:{port}/v1"
+    await simulator.close()
+
+
+async def probe(url: str, prompt: Prompt = PROMPT, **kw: Any) -> Any:
+    ep = endpoint(url, **kw)
+    async with make_client(ep) as client:
+        return await run_probe(client, ep, prompt)
+
+
+async def test_streaming_chat_probe_measures_tokens(sim: tuple[Simulator, str]) -> None:
+    """A streamed chat probe gets the answer, usage tokens, TTFT and one gap per token pair."""
+    _, url = sim
+    result = await probe(url)
+    assert result.ok, result.error
+    assert result.text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    assert result.output_tokens == 10 and result.tokens_from_usage
+    assert result.prompt_tokens is not None and result.prompt_tokens > 0
+    assert len(result.itl) == 9
+    assert result.ttft is not None and 0.05 <= result.ttft < 0.5
+    assert all(0.01 <= gap < 0.5 for gap in result.itl)
+    assert result.e2e > result.ttft + sum(result.itl) * 0.99
+    assert result.tokens_per_chunk == 1.0
+    assert set(result.phases) == {"connect", "tls", "send", "wait"}
+    assert result.status == 200
+
+
+async def test_coalesced_chunks_show_in_tokens_per_chunk(sim: tuple[Simulator, str]) -> None:
+    """When a server sends 3 tokens per chunk, gaps are per chunk and the ratio says so."""
+    simulator, url = sim
+    simulator.settings.tokens_per_chunk = 3
+    result = await probe(url, max_tokens=9)
+    assert result.ok
+    assert result.output_tokens == 9 and result.content_chunks == 3
+    assert len(result.itl) == 2
+    assert result.tokens_per_chunk == 3.0
+
+
+async def test_completions_api_and_non_streaming(sim: tuple[Simulator, str]) -> None:
+    """The completions API streams too; a non-streamed probe has E2E and usage but no TTFT."""
+    _, url = sim
+    streamed = await probe(url, api="completions")
+    assert streamed.ok and streamed.output_tokens == 10 and len(streamed.itl) == 9
+    whole = await probe(url, stream=False)
+    assert whole.ok and whole.output_tokens == 10 and whole.text.startswith("1, 2")
+    assert whole.ttft is None and whole.itl == [] and whole.e2e >= 0.05
+
+
+async def test_simulated_server_error(sim: tuple[Simulator, str]) -> None:
+    """HTTP 500 from the server is http_5xx, with the status kept."""
+    simulator, url = sim
+    simulator.settings.error_rate = 1.0
+    result = await probe(url)
+    assert (result.error, result.status, result.ok) == ("http_5xx", 500, False)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    servers: list[HTTPServer] = []
+
+    async def start(handler: Handler) -> str:
+        server = HTTPServer(handler)
+        servers.append(server)
+        port = await server.start("127.0.0.1", 0)
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+def sse(*chunks: bytes, delay: float = 0.0, then_raise: bool = False) -> AsyncIterator[bytes]:
+    async def gen() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+            await asyncio.sleep(delay)
+        if then_raise:
+            raise ConnectionResetError
+
+    return gen()
+
+
+TOKEN = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
+EVENT_STREAM = {"Content-Type": "text/event-stream"}
+
+
+@pytest.mark.parametrize(
+    ("make_response", "reason", "status"),
+    [
+        (lambda: text(429, "slow down", **{"Retry-After": "3"}), "rate_limited", 429),
+        (lambda: text(401, "who are you"), "http_4xx", 401),
+        (lambda: text(503, "overloaded"), "http_5xx", 503),
+        (lambda: text(302, "", Location="http://127.0.0.2/"), "protocol", 302),
+        (lambda: Response(200, b"<html>proxy error</html>", {"Content-Type": "text/html"}),
+         "protocol", 200),
+        (lambda: Response(200, headers=EVENT_STREAM, stream=sse(TOKEN)), "protocol", 200),
+        (lambda: Response(200, headers=EVENT_STREAM, stream=sse(b"data: {oops\n\n")),
+         "protocol", 200),
+        (lambda: Response(200, headers=EVENT_STREAM, stream=sse(TOKEN, then_raise=True)),
+         "protocol", 200),
+        (lambda: Response(200, headers=EVENT_STREAM, stream=sse(*[TOKEN] * 2000)),
+         "too_large", 200),
+        (lambda: Response(200, headers=EVENT_STREAM, stream=sse(*[TOKEN] * 100, delay=0.05)),
+         "timeout", 200),
+    ],
+    ids=["429", "401", "503", "redirect", "html", "no-done", "bad-json", "reset", "too-large",
+         "slow-drip"],
+)
+async def test_faults_become_bounded_reasons(serve: Any, make_response: Callable[[], Response],
+                                             reason: str, status: int) -> None:
+    """Each misbehaviour ends the probe with its reason; nothing raises."""
+
+    async def handler(request: Request) -> Response:
+        return make_response()
+
+    url = await serve(handler)
+    result = await probe(url, timeout=1.0, max_response_bytes=50_000)
+    assert (result.error, result.status) == (reason, status)
+
+
+async def test_connection_refused_is_connect() -> None:
+    """Nobody listening is a connect error, not a timeout."""
+    from tests.conftest import free_port
+
+    result = await probe(f"http://127.0.0.1:{free_port()}/v1")
+    assert (result.error, result.status) == ("connect", None)
+
+
+async def test_slow_first_byte_times_out_on_the_total_deadline(serve: Any) -> None:
+    """A server that never answers is cut at the endpoint's timeout, not httpx's read timeout."""
+
+    async def handler(request: Request) -> Response:
+        await asyncio.sleep(30)
+        return text(200, "late")
+
+    url = await serve(handler)
+    started = asyncio.get_running_loop().time()
+    result = await probe(url, timeout=0.5)
+    assert result.error == "timeout"
+    assert asyncio.get_running_loop().time() - started < 2.0
+
+
+async def test_api_key_sent_as_bearer(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key from api_key_env reaches the server as a bearer token."""
+    monkeypatch.setenv("TEST_KEY", "k-123")
+    seen: list[str | None] = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(request.headers.get("authorization"))
+        return text(401, "no")
+
+    url = await serve(handler)
+    await probe(url, api_key_env="TEST_KEY")
+    assert seen == ["Bearer k-123"]
+
+
+async def test_redirect_is_not_followed(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirect elsewhere is an error; the second server never sees the request or key."""
+    monkeypatch.setenv("TEST_KEY", "k-123")
+    hits: list[str] = []
+
+    async def elsewhere(request: Request) -> Response:
+        hits.append(request.headers.get("authorization", ""))
+        return text(200, "gotcha")
+
+    other = await serve(elsewhere)
+
+    async def redirect(request: Request) -> Response:
+        return text(307, "", Location=other + "/chat/completions")
+
+    result = await probe(await serve(redirect), api_key_env="TEST_KEY")
+    assert result.error == "protocol" and hits == []
+
+
+async def test_connection_is_reused_and_returned(sim: tuple[Simulator, str]) -> None:
+    """Probes on one client reuse a pooled connection (connect phase 0 after the first)."""
+    _, url = sim
+    ep = endpoint(url)
+    async with make_client(ep) as client:
+        first = await run_probe(client, ep, PROMPT)
+        second = await run_probe(client, ep, PROMPT)
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert len(pool.connections) == 1
+    assert first.phases["connect"] > 0
+    assert second.phases["connect"] == 0.0
+
+
+async def test_httpx_error_inside_stream_is_protocol(sim: tuple[Simulator, str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected httpx error while reading is still a counted protocol error."""
+    _, url = sim
+
+    async def broken(self: httpx.Response) -> AsyncIterator[bytes]:
+        raise httpx.ReadError("boom")
+        yield b""  # pragma: no cover
+
+    monkeypatch.setattr(httpx.Response, "aiter_raw", broken)
+    assert (await probe(url)).error == "protocol"
