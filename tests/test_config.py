@@ -44,7 +44,8 @@ def problems(tmp_path: Path, data: object) -> list[str]:
         ({"endpoints": [{**ENDPOINT, "interval": "banana"}]},
          "endpoints[0].interval: must be a duration"),
         ({"endpoints": [{**ENDPOINT, "timeout": "-5s"}]}, "endpoints[0].timeout:"),
-        ({"endpoints": [{**ENDPOINT, "timeout": "0s"}]}, "endpoints[0].timeout: must be a positive"),
+        ({"endpoints": [{**ENDPOINT, "timeout": "0s"}]},
+         "endpoints[0].timeout: must be a positive"),
         ({"endpoints": [{**ENDPOINT, "provider": "bogus"}]},
          "endpoints[0].provider: must be one of openai, anthropic, ollama, tgi"),
         ({"endpoints": [{k: v for k, v in ENDPOINT.items() if k != "provider"}]},
@@ -175,7 +176,8 @@ def test_key_from_env_is_held_as_secret(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load(tmp_path, {"endpoints": [{**ENDPOINT, "api_key_env": "MY_KEY"}]})
     endpoint = settings.endpoints[0]
     key = endpoint.api_key()
-    assert key is not None and key.get_secret_value() == SECRET
+    assert key is not None
+    assert key.get_secret_value() == SECRET
     assert SECRET not in repr(settings) + str(settings.dump()) + repr(endpoint)
 
 

@@ -43,10 +43,13 @@ async def test_streaming_chat_probe_measures_tokens(sim: tuple[Simulator, str]) 
     result = await probe(url)
     assert result.ok, result.error
     assert result.text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
-    assert result.output_tokens == 10 and result.tokens_from_usage
-    assert result.prompt_tokens is not None and result.prompt_tokens > 0
+    assert result.output_tokens == 10
+    assert result.tokens_from_usage
+    assert result.prompt_tokens is not None
+    assert result.prompt_tokens > 0
     assert len(result.itl) == 9
-    assert result.ttft is not None and 0.05 <= result.ttft < 0.5
+    assert result.ttft is not None
+    assert 0.05 <= result.ttft < 0.5
     assert all(0.01 <= gap < 0.5 for gap in result.itl)
     assert result.e2e > result.ttft + sum(result.itl) * 0.99
     assert result.tokens_per_chunk == 1.0
@@ -60,7 +63,8 @@ async def test_coalesced_chunks_show_in_tokens_per_chunk(sim: tuple[Simulator, s
     simulator.settings.tokens_per_chunk = 3
     result = await probe(url, max_tokens=9)
     assert result.ok
-    assert result.output_tokens == 9 and result.content_chunks == 3
+    assert result.output_tokens == 9
+    assert result.content_chunks == 3
     assert len(result.itl) == 2
     assert result.tokens_per_chunk == 3.0
 
@@ -69,10 +73,16 @@ async def test_completions_api_and_non_streaming(sim: tuple[Simulator, str]) -> 
     """The completions API streams too; a non-streamed probe has E2E and usage but no TTFT."""
     _, url = sim
     streamed = await probe(url, api="completions")
-    assert streamed.ok and streamed.output_tokens == 10 and len(streamed.itl) == 9
+    assert streamed.ok
+    assert streamed.output_tokens == 10
+    assert len(streamed.itl) == 9
     whole = await probe(url, stream=False)
-    assert whole.ok and whole.output_tokens == 10 and whole.text.startswith("1, 2")
-    assert whole.ttft is None and whole.itl == [] and whole.e2e >= 0.05
+    assert whole.ok
+    assert whole.output_tokens == 10
+    assert whole.text.startswith("1, 2")
+    assert whole.ttft is None
+    assert whole.itl == []
+    assert whole.e2e >= 0.05
 
 
 async def test_simulated_server_error(sim: tuple[Simulator, str]) -> None:
@@ -201,7 +211,8 @@ async def test_redirect_is_not_followed(serve: Any, monkeypatch: pytest.MonkeyPa
         return text(307, "", Location=other + "/chat/completions")
 
     result = await probe(await serve(redirect), api_key_env="TEST_KEY")
-    assert result.error == "protocol" and hits == []
+    assert result.error == "protocol"
+    assert hits == []
 
 
 async def test_connection_is_reused_and_returned(sim: tuple[Simulator, str]) -> None:
