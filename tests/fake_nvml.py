@@ -1,0 +1,87 @@
+"""A stand-in for the ``pynvml`` module, at its boundary: the real module's exception classes
+and constants, fake devices behind the same function names and return shapes."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import pynvml as real
+
+
+@dataclass
+class FakeGPU:
+    name: str = "NVIDIA H100 80GB HBM3"
+    uuid: str = "GPU-00000000-0000-0000-0000-000000000000"
+    util: int = 42
+    mem_util: int = 17
+    mem_used: int = 10 << 30
+    mem_total: int = 80 << 30
+    temperature: int = 55
+    power_mw: int = 250_000
+    power_limit_mw: int = 700_000
+    unsupported: set[str] = field(default_factory=set)  # function names answering NotSupported
+    lost: bool = False
+
+
+class FakeNVML:
+    def __init__(self, gpus: list[FakeGPU], *, library: bool = True, driver: bool = True) -> None:
+        self.gpus = gpus
+        self.library, self.driver = library, driver
+        self.initialised = False
+        self.calls: list[str] = []
+        self.module = self._build()
+
+    def _raise(self, code: int) -> None:
+        raise real.NVMLError(code)
+
+    def _gpu(self, fn: str, handle: int) -> FakeGPU:
+        self.calls.append(fn)
+        if not self.initialised:
+            self._raise(real.NVML_ERROR_UNINITIALIZED)
+        gpu = self.gpus[handle]
+        if gpu.lost:
+            self._raise(real.NVML_ERROR_GPU_IS_LOST)
+        if fn in gpu.unsupported:
+            self._raise(real.NVML_ERROR_NOT_SUPPORTED)
+        return gpu
+
+    def _build(self) -> types.ModuleType:
+        mod = types.ModuleType("pynvml")
+        for name in dir(real):
+            if name.startswith(("NVMLError", "NVML_")):
+                setattr(mod, name, getattr(real, name))
+
+        def init() -> None:
+            if not self.library:
+                self._raise(real.NVML_ERROR_LIBRARY_NOT_FOUND)
+            if not self.driver:
+                self._raise(real.NVML_ERROR_DRIVER_NOT_LOADED)
+            self.initialised = True
+
+        def shutdown() -> None:
+            self.initialised = False
+
+        def getter(fn: str, read: Any) -> Any:
+            return lambda handle, *args: read(self._gpu(fn, handle))
+
+        mod.nvmlInit = init  # type: ignore[attr-defined]
+        mod.nvmlShutdown = shutdown  # type: ignore[attr-defined]
+        mod.nvmlDeviceGetCount = lambda: len(self.gpus)  # type: ignore[attr-defined]
+        mod.nvmlDeviceGetHandleByIndex = lambda i: i  # type: ignore[attr-defined]
+        mod.nvmlSystemGetDriverVersion = lambda: "550.54.15"  # type: ignore[attr-defined]
+        mod.nvmlSystemGetCudaDriverVersion = lambda: 12040  # type: ignore[attr-defined]
+        fns = {
+            "nvmlDeviceGetUUID": lambda g: g.uuid,
+            "nvmlDeviceGetName": lambda g: g.name,
+            "nvmlDeviceGetUtilizationRates": lambda g: real.c_nvmlUtilization_t(g.util, g.mem_util),
+            "nvmlDeviceGetMemoryInfo": lambda g: types.SimpleNamespace(
+                used=g.mem_used, total=g.mem_total, free=g.mem_total - g.mem_used),
+            "nvmlDeviceGetTemperature": lambda g: g.temperature,
+            "nvmlDeviceGetPowerUsage": lambda g: g.power_mw,
+            "nvmlDeviceGetEnforcedPowerLimit": lambda g: g.power_limit_mw,
+        }
+        for fn, read in fns.items():
+            setattr(mod, fn, getter(fn, read))
+        return mod

@@ -1,0 +1,194 @@
+"""The daemon as a real process: demo, exposition, HTTP routes, signals, reload."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import Daemon, SimProcess, sample, wait_for
+
+SECRET = "sk-llmmon-daemon-PLANTED-abcdef0123456789"
+
+
+def wait_metric(daemon: Daemon, name: str, timeout: float = 30, **labels: str) -> float:
+    found: list[float] = []
+
+    def present() -> bool:
+        value = sample(daemon.metrics(), name, **labels)
+        if value is not None:
+            found.append(value)
+        return value is not None and value > 0
+
+    wait_for(present, timeout, f"{name}{labels} > 0")
+    return found[-1]
+
+
+def test_demo_serves_live_metrics_and_stops_on_sigterm(start_daemon: Callable[..., Daemon]
+                                                       ) -> None:
+    """`run --demo` serves build info, host memory and TTFT observations, then exits 0 fast."""
+    daemon = start_daemon("--demo")
+    wait_metric(daemon, "llmmon_probe_time_to_first_token_seconds_count", endpoint="demo")
+    text = daemon.metrics()
+    assert sample(text, "llmmon_build_info") == 1
+    assert (sample(text, "llmmon_host_memory_total_bytes") or 0) > 0
+    assert sample(text, "llmmon_probe_success", endpoint="demo") == 1
+    assert sample(text, "llmmon_probe_errors_total", endpoint="demo", reason="timeout") == 0
+    assert sample(text, "llmmon_sampler_success", sampler="host") == 1
+    assert sample(text, "llmmon_config_last_reload_successful") == 1
+    started = time.monotonic()
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in daemon.log()
+
+
+def test_exposition_passes_promtool(start_daemon: Callable[..., Daemon]) -> None:
+    """promtool check metrics accepts the whole exposition (names, units, HELP, types)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is required: scripts/test installs it (Debian package prometheus)"
+    daemon = start_daemon("--demo")
+    wait_metric(daemon, "llmmon_probe_time_to_first_token_seconds_count", endpoint="demo")
+    checked = subprocess.run([promtool, "check", "metrics"], input=daemon.metrics(),
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_http_routes(start_daemon: Callable[..., Daemon]) -> None:
+    """Health, readiness, landing page, content negotiation, gzip and wrong routes."""
+    daemon = start_daemon("--demo")
+    assert daemon.get("/healthz").text == "ok\n"
+    assert daemon.get("/readyz").status_code == 200
+    assert daemon.get("/nope").status_code == 404
+    assert httpx.post(daemon.url + "/metrics").status_code == 405
+    page = daemon.get("/")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<td>demo</td>" in page.text
+    om = daemon.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert om.headers["content-type"].startswith("application/openmetrics-text")
+    assert om.text.endswith("# EOF\n")
+    plain = daemon.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert plain.headers["content-encoding"] == "gzip"
+    assert "llmmon_build_info" in plain.text  # httpx decoded it
+
+
+def test_scrapes_in_parallel_are_all_answered(start_daemon: Callable[..., Daemon]) -> None:
+    """Twenty concurrent scrapes all get a full exposition."""
+    import concurrent.futures
+
+    daemon = start_daemon("--demo")
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        bodies = list(pool.map(lambda _: daemon.metrics(), range(20)))
+    assert all("llmmon_build_info" in body for body in bodies)
+
+
+def _endpoint(name: str, sim: SimProcess, **kw: object) -> dict[str, object]:
+    return {"name": name, "provider": "openai", "url": sim.base, "model": "sim",
+            "interval": "1s", "timeout": "5s", **kw}
+
+
+def test_reload_keeps_old_config_on_error_and_swaps_on_success(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """SIGHUP with a bad file keeps the old endpoints; POST /-/reload swaps in a good one."""
+    path = write_config({"endpoints": [_endpoint("first", simulator_process)]})
+    daemon = start_daemon("-c", str(path))
+    wait_metric(daemon, "llmmon_probe_success", endpoint="first")
+
+    path.write_text(yaml.safe_dump({"endpoints": [_endpoint("first", simulator_process,
+                                                            interval="banana")]}))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: sample(daemon.metrics(), "llmmon_config_last_reload_successful") == 0, 10,
+             "the failed reload to be reported")
+    assert "endpoints[0].interval" in daemon.log()
+    before = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="first",
+                    outcome="success") or 0
+    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="first",
+                             outcome="success") or 0) > before, 10, "the old config to go on")
+    bad = httpx.post(daemon.url + "/-/reload", timeout=10)
+    assert bad.status_code == 500
+    assert "endpoints[0].interval" in bad.text
+
+    path.write_text(yaml.safe_dump({"endpoints": [_endpoint("second", simulator_process)]}))
+    good = httpx.post(daemon.url + "/-/reload", timeout=10)
+    assert good.status_code == 200, good.text
+    assert sample(daemon.metrics(), "llmmon_config_last_reload_successful") == 1
+    wait_metric(daemon, "llmmon_probe_success", endpoint="second")
+    assert 'endpoint="first"' not in daemon.metrics()
+    assert daemon.stop() == 0
+
+
+def test_failing_endpoint_is_counted_and_readiness_unaffected(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """An endpoint answering 500 becomes http_5xx errors; /readyz stays 200 (sidecar safety)."""
+    simulator_process.configure(error_rate=1.0)
+    path = write_config({"endpoints": [_endpoint("bad", simulator_process)]})
+    daemon = start_daemon("-c", str(path))
+    wait_metric(daemon, "llmmon_probe_errors_total", endpoint="bad", reason="http_5xx")
+    assert sample(daemon.metrics(), "llmmon_probe_success", endpoint="bad") == 0
+    assert daemon.get("/readyz").status_code == 200
+
+
+def test_secret_never_leaves_the_process(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """A planted key appears in no scrape, page, log or reload error."""
+    config = {"log_level": "debug",
+              "endpoints": [_endpoint("keyed", simulator_process, api_key_env="PLANTED_KEY")]}
+    path = write_config(config)
+    daemon = start_daemon("-c", str(path), env={"PLANTED_KEY": SECRET})
+    wait_metric(daemon, "llmmon_probe_success", endpoint="keyed")
+    path.write_text(yaml.safe_dump({**config, "listen": SECRET}))
+    reload = httpx.post(daemon.url + "/-/reload", timeout=10)
+    assert reload.status_code == 500
+    seen = daemon.metrics() + daemon.get("/").text + reload.text
+    daemon.stop()
+    assert SECRET not in seen + daemon.log()
+
+
+def test_bad_config_at_start_exits_2_without_secret(start_daemon: Callable[..., Daemon],
+                                                    write_config: Callable[..., Path]) -> None:
+    """A daemon started on a bad config exits with code 2 and names the field."""
+    path = write_config({"endpoints": [{"name": "x", "provider": "openai", "model": "m",
+                                        "url": "http://127.0.0.1:1/v1", "interval": SECRET}]})
+    daemon = start_daemon("-c", str(path), wait_ready=False)
+    assert daemon.proc.wait(30) == 2
+    assert "endpoints[0].interval" in daemon.log()
+    assert SECRET not in daemon.log()
+
+
+def test_process_sampler_finds_target(start_daemon: Callable[..., Daemon],
+                                      simulator_process: SimProcess,
+                                      write_config: Callable[..., Path]) -> None:
+    """A process target found by command line reports up, RSS and CPU."""
+    target = {"name": "sim", "cmdline": f"llmmon.simulator --port {simulator_process.port}"}
+    path = write_config({"samplers": {"process": {"interval": "1s", "targets": [target]}}})
+    daemon = start_daemon("-c", str(path))
+    wait_metric(daemon, "llmmon_target_process_up", target="sim")
+    text = daemon.metrics()
+    assert (sample(text, "llmmon_target_process_resident_memory_bytes", target="sim") or 0) > 1e6
+    assert sample(text, "llmmon_target_process_open_fds", target="sim") is not None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_probe_exits_0(sig: int, start_daemon: Callable[..., Daemon],
+                                     simulator_process: SimProcess,
+                                     write_config: Callable[..., Path]) -> None:
+    """A stop signal while a slow probe is in flight cancels it and exits 0 within 5 s."""
+    simulator_process.configure(ttft=30.0)
+    path = write_config({"endpoints": [_endpoint("slow", simulator_process, timeout="60s")]})
+    daemon = start_daemon("-c", str(path))
+    time.sleep(3)  # the first probe is now waiting for its first token
+    started = time.monotonic()
+    assert daemon.stop(sig) == 0
+    assert time.monotonic() - started < 5
