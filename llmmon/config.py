@@ -215,10 +215,14 @@ class EndpointBase(StrictModel):
 class OpenAIEndpoint(EndpointBase):
     provider: Literal["openai"]
     api: Literal["chat", "completions"] = "chat"
+    # Azure OpenAI: set the api-version; the key then goes in an `api-key` header and the
+    # url is the deployment's, e.g. https://NAME.openai.azure.com/openai/deployments/DEPLOYMENT
+    api_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z.-]{1,40}$")
 
 
 class AnthropicEndpoint(EndpointBase):
     provider: Literal["anthropic"]
+    anthropic_version: str = Field(default="2023-06-01", pattern=r"^[0-9A-Za-z.-]{1,40}$")
 
 
 class OllamaEndpoint(EndpointBase):

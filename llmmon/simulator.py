@@ -1,8 +1,9 @@
 """A simulated OpenAI-compatible LLM server with known timing, for the demo, tests and
 benchmarks.
 
-Every streamed chunk carries ``x_sent_ns``, the server's CLOCK_MONOTONIC nanoseconds taken
-just before the chunk is written, and every response carries the ``x-sim-received-ns``
+It speaks OpenAI chat and completions, Anthropic Messages, Ollama's native chat and TGI's
+native generate (see simformats.py). Every streamed token event carries ``x_sent_ns``, the
+server's CLOCK_MONOTONIC nanoseconds taken just before the chunk is written; every response carries the ``x-sim-received-ns``
 header, taken when the request was fully read. Processes on one host share that clock, so a
 test can compare what a probe measured with what really happened.
 
@@ -25,9 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmmon.httpserver import HTTPServer, Request, Response
+from llmmon.simformats import FORMATS, Format
 
 _JSON = {"Content-Type": "application/json"}
 _PIECE = re.compile(r"\s*\S+")
+
+
+FAULTS = ("", "http_429", "http_401", "html", "truncate", "reset", "malformed", "hang")
 
 
 @dataclass
@@ -36,19 +41,24 @@ class SimSettings:
     itl: float = 0.02  # seconds between content chunks
     jitter: float = 0.0  # each delay is drawn uniformly within ± this many seconds
     output_tokens: int = 32  # length of filler answers (canned answers keep their length)
+    reasoning_tokens: int = 0  # thinking tokens sent before the answer
     tokens_per_chunk: int = 1  # >1 coalesces tokens as speculative decoding and proxies do
     error_rate: float = 0.0  # share of requests answered with HTTP 500
+    fault: str = ""  # one of FAULTS: every request misbehaves this way
     model: str = "llmmon-sim"
 
     def update(self, changes: dict[str, Any]) -> None:
+        names = {f.name for f in dataclasses.fields(self)}
         for key, value in changes.items():
-            current = getattr(self, key, None)
-            if key not in {f.name for f in dataclasses.fields(self)}:
+            if key not in names:
                 raise ValueError(f"unknown setting {key}")
+            current = getattr(self, key)
             if isinstance(current, float) and isinstance(value, int):
                 value = float(value)
             if type(value) is not type(current):
                 raise ValueError(f"{key} must be {type(current).__name__}")
+            if key == "fault" and value not in FAULTS:
+                raise ValueError("fault must be one of " + ", ".join(FAULTS))
             setattr(self, key, value)
 
 
@@ -64,6 +74,20 @@ def answer(prompt: str, max_tokens: int, filler_tokens: int) -> list[str]:
     else:
         text = " ".join(f"token{i}" for i in range(filler_tokens))
     return _PIECE.findall(text)[:max_tokens]
+
+
+@dataclass
+class _Plan:
+    """What one request will get: reasoning tokens, answer tokens, usage."""
+
+    fmt: Format
+    reasoning: list[str]
+    tokens: list[str]
+    prompt_tokens: int
+
+    @property
+    def usage(self) -> tuple[int, int]:
+        return self.prompt_tokens, len(self.reasoning) + len(self.tokens)
 
 
 class Simulator:
@@ -86,29 +110,48 @@ class Simulator:
                                                       "object": "model"}]})
         if request.path == "/sim/config":
             return self._config(request)
-        if request.path not in ("/v1/chat/completions", "/v1/completions"):
+        fmt = FORMATS.get(request.path)
+        if fmt is None:
             return _json({"error": {"message": "not found"}}, 404)
         if request.method != "POST":
             return _json({"error": {"message": "method not allowed"}}, 405)
         self.requests += 1
         try:
             body = json.loads(request.body)
-            chat = request.path.endswith("/chat/completions")
-            prompt = body["messages"][-1]["content"] if chat else body["prompt"]
-            max_tokens = int(body.get("max_tokens") or 16)
-        except (ValueError, KeyError, IndexError, TypeError):
+            prompt, max_tokens, stream = fmt.request(body)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return _json({"error": {"message": "invalid request"}}, 400)
+        if failure := await self._failure():
+            return failure
+        s = self.settings
+        reasoning = [f" thought{i}" for i in range(min(s.reasoning_tokens, max_tokens))]
+        tokens = answer(prompt, max_tokens - len(reasoning), s.output_tokens)
+        plan = _Plan(fmt, reasoning, tokens, max(1, len(prompt) // 4))
+        headers = {"x-sim-received-ns": str(received),
+                   "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "5000"}
+        if stream:
+            headers.update({"Content-Type": fmt.content_type, "Cache-Control": "no-cache"})
+            return Response(200, headers=headers, stream=self._stream(plan))
+        await asyncio.sleep(self._delay(s.ttft)
+                            + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
+        whole = fmt.whole(s.model, "".join(tokens), "".join(reasoning), plan.usage)
+        return _json(whole, headers=headers)
+
+    async def _failure(self) -> Response | None:
+        """The configured fault's response, when it is one decided before streaming."""
+        fault = self.settings.fault
         if self._random.random() < self.settings.error_rate:
             return _json({"error": {"message": "simulated failure"}}, 500)
-        tokens = answer(str(prompt), max_tokens, self.settings.output_tokens)
-        headers = {"x-sim-received-ns": str(received)}
-        if body.get("stream"):
-            headers["Content-Type"] = "text/event-stream"
-            headers["Cache-Control"] = "no-cache"
-            return Response(200, headers=headers, stream=self._stream(tokens, chat, len(prompt)))
-        await asyncio.sleep(self._delay(self.settings.ttft)
-                            + sum(self._delay(self.settings.itl) for _ in tokens[1:]))
-        return _json(_completion(tokens, chat, len(prompt), self.settings.model), headers=headers)
+        if fault == "http_429":
+            return _json({"error": {"message": "rate limited"}}, 429, {"Retry-After": "7"})
+        if fault == "http_401":
+            return _json({"error": {"message": "bad key"}}, 401)
+        if fault == "html":
+            return Response(200, b"<html><body>502 Bad Gateway</body></html>",
+                            {"Content-Type": "text/html"})
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        return None
 
     def _config(self, request: Request) -> Response:
         if request.method == "POST":
@@ -125,49 +168,23 @@ class Simulator:
         jitter = self.settings.jitter
         return max(0.0, seconds + (self._random.uniform(-jitter, jitter) if jitter else 0.0))
 
-    async def _stream(self, tokens: list[str], chat: bool, prompt_chars: int
-                      ) -> AsyncIterator[bytes]:
-        created, model = int(time.time()), self.settings.model
-        per_chunk = max(1, self.settings.tokens_per_chunk)
-        if chat:  # real servers open with a role-only chunk, which is not a token
-            yield _sse(_chunk(created, model, {"delta": {"role": "assistant", "content": ""}}))
-        chunks = [tokens[i : i + per_chunk] for i in range(0, len(tokens), per_chunk)]
-        for i, piece in enumerate(chunks):
-            await asyncio.sleep(self._delay(self.settings.ttft if i == 0 else self.settings.itl))
-            text = "".join(piece)
-            choice = {"delta": {"content": text}} if chat else {"text": text}
-            yield _sse(_chunk(created, model, choice, x_sent_ns=time.monotonic_ns()))
-        end = {"delta": {}, "finish_reason": "length"} if chat else {"text": "",
-                                                                      "finish_reason": "length"}
-        yield _sse(_chunk(created, model, end))
-        usage = _usage(prompt_chars, len(tokens))
-        yield _sse({"id": "sim", "object": "chat.completion.chunk", "created": created,
-                    "model": model, "choices": [], "usage": usage}) + b"data: [DONE]\n\n"
-
-
-def _chunk(created: int, model: str, choice: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"id": "sim", "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, **choice}], **extra}
-
-
-def _usage(prompt_chars: int, output_tokens: int) -> dict[str, int]:
-    prompt_tokens = max(1, prompt_chars // 4)  # the usual rough chars-per-token of English
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": output_tokens,
-            "total_tokens": prompt_tokens + output_tokens}
-
-
-def _completion(tokens: list[str], chat: bool, prompt_chars: int, model: str) -> dict[str, Any]:
-    text = "".join(tokens)
-    choice: dict[str, Any] = ({"message": {"role": "assistant", "content": text}} if chat
-                              else {"text": text})
-    return {"id": "sim", "object": "chat.completion" if chat else "text_completion",
-            "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "finish_reason": "length", **choice}],
-            "usage": _usage(prompt_chars, len(tokens))}
-
-
-def _sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+    async def _stream(self, plan: _Plan) -> AsyncIterator[bytes]:
+        s, fmt = self.settings, plan.fmt
+        yield fmt.opening(s.model)
+        per_chunk = max(1, s.tokens_per_chunk)
+        pieces = [(True, plan.reasoning[i : i + per_chunk])
+                  for i in range(0, len(plan.reasoning), per_chunk)]
+        pieces += [(False, plan.tokens[i : i + per_chunk])
+                   for i in range(0, len(plan.tokens), per_chunk)]
+        for i, (reasoning, piece) in enumerate(pieces):
+            await asyncio.sleep(self._delay(s.ttft if i == 0 else s.itl))
+            if s.fault == "reset" and i == len(pieces) // 2:
+                raise ConnectionResetError("simulated reset")
+            yield fmt.token(s.model, "".join(piece), reasoning, time.monotonic_ns())
+            if s.fault == "malformed" and i == len(pieces) // 2:
+                yield b"data: {not json\n\n" if fmt.content_type != "application/x-ndjson" \
+                    else b"{not json\n"
+        yield fmt.closing(s.model, plan.usage, terminate=s.fault != "truncate")
 
 
 def _json(obj: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None

@@ -3,6 +3,8 @@ nothing of clocks, deadlines or Prometheus (the probe owns those)."""
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,11 +62,45 @@ class Provider(Protocol):
     def parse_body(self, endpoint: Any, body: bytes) -> list[Event]: ...
 
 
-def get_provider(endpoint: EndpointBase) -> Provider:
-    from llmmon.providers import openai
+def load_object(data: str | bytes) -> dict[str, Any]:
+    """A JSON object from the wire; anything else is a protocol error."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError("invalid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("JSON is not an object")
+    return obj
 
-    providers: dict[str, Provider] = {"openai": openai.OpenAI()}
-    name = getattr(endpoint, "provider", "")
-    if name not in providers:
-        raise ProtocolError(f"provider {name} is not available in this build")
-    return providers[name]
+
+def field(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]`` when it is an object, else an empty one: servers omit and null fields."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def text_of(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def count(value: object) -> int | None:
+    """A token count, if the value is one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+@functools.cache
+def _providers() -> dict[str, Provider]:
+    from llmmon.providers import anthropic, ollama, openai, tgi
+
+    return {
+        "openai": openai.OpenAI(),
+        "anthropic": anthropic.Anthropic(),
+        "ollama": ollama.Ollama(),
+        "tgi": tgi.TGI(),
+    }
+
+
+def get_provider(endpoint: EndpointBase) -> Provider:
+    """The provider named by the endpoint's ``provider`` key (one map entry per module)."""
+    return _providers()[getattr(endpoint, "provider", "")]

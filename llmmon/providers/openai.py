@@ -3,13 +3,22 @@ LiteLLM, OpenAI itself), streamed as SSE ending with ``data: [DONE]`` or as one 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import SecretStr
 
 from llmmon.config import OpenAIEndpoint, Prompt
-from llmmon.providers import Delta, Event, ProtocolError, RequestSpec, Usage
+from llmmon.providers import (
+    Delta,
+    Event,
+    ProtocolError,
+    RequestSpec,
+    Usage,
+    count,
+    field,
+    load_object,
+    text_of,
+)
 from llmmon.sse import SSEError, SSEParser
 
 
@@ -32,8 +41,14 @@ class OpenAI:
         else:
             body["prompt"] = prompt.text
             path = "/completions"
-        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-        return RequestSpec(endpoint.url + path, headers, body)
+        headers, params = {}, None
+        if endpoint.api_version:  # Azure OpenAI
+            params = {"api-version": endpoint.api_version}
+            if key:
+                headers["api-key"] = key.get_secret_value()
+        elif key:
+            headers["Authorization"] = f"Bearer {key.get_secret_value()}"
+        return RequestSpec(endpoint.url + path, headers, body, params)
 
     def stream_decoder(self, endpoint: OpenAIEndpoint) -> _StreamDecoder:
         return _StreamDecoder()
@@ -68,12 +83,7 @@ class _StreamDecoder:
 
 
 def _json(data: str | bytes) -> dict[str, Any]:
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError("invalid JSON") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError("JSON is not an object")
+    obj = load_object(data)
     if "error" in obj:
         raise ProtocolError("server sent an error event")
     return obj
@@ -88,22 +98,17 @@ def _events(obj: dict[str, Any]) -> list[Event]:
     for choice in choices[:1]:  # one completion was asked for
         if not isinstance(choice, dict):
             raise ProtocolError("choice is not an object")
-        part = choice.get("delta") or choice.get("message") or {}
-        if not isinstance(part, dict):
-            raise ProtocolError("delta is not an object")
+        part = field(choice, "delta") or field(choice, "message")
         # vLLM and DeepSeek say reasoning_content, others reasoning.
-        reasoning = part.get("reasoning_content") or part.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
+        reasoning = text_of(part, "reasoning_content") or text_of(part, "reasoning")
+        if reasoning:
             events.append(Delta(reasoning, reasoning=True))
-        text = part.get("content") if part else choice.get("text")
-        if isinstance(text, str) and text:
+        text = text_of(part, "content") if part else text_of(choice, "text")
+        if text:
             events.append(Delta(text))
-    usage = obj.get("usage")
-    if isinstance(usage, dict):
-        events.append(Usage(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))))
+    usage = field(obj, "usage")
+    if usage:
+        events.append(Usage(count(usage.get("prompt_tokens")),
+                            count(usage.get("completion_tokens"))))
     return events
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 

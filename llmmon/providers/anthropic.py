@@ -1,0 +1,107 @@
+"""The Anthropic Messages API: ``POST {url}/v1/messages``, streamed as typed SSE events
+(``message_start`` … ``content_block_delta`` … ``message_delta`` … ``message_stop``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from llmmon.config import AnthropicEndpoint, Prompt
+from llmmon.providers import (
+    Delta,
+    Event,
+    ProtocolError,
+    RequestSpec,
+    Usage,
+    count,
+    field,
+    load_object,
+    text_of,
+)
+from llmmon.sse import SSEError, SSEParser
+
+
+class Anthropic:
+    stream_content_types: tuple[str, ...] = ("text/event-stream",)
+
+    def request(self, endpoint: AnthropicEndpoint, prompt: Prompt, key: SecretStr | None
+                ) -> RequestSpec:
+        headers = {"anthropic-version": endpoint.anthropic_version}
+        if key:
+            headers["x-api-key"] = key.get_secret_value()
+        body = {
+            "model": endpoint.model,
+            "max_tokens": prompt.max_tokens or endpoint.max_tokens,
+            "temperature": 0,
+            "stream": endpoint.stream,
+            "messages": [{"role": "user", "content": prompt.text}],
+        }
+        return RequestSpec(endpoint.url + "/v1/messages", headers, body)
+
+    def stream_decoder(self, endpoint: AnthropicEndpoint) -> _StreamDecoder:
+        return _StreamDecoder()
+
+    def parse_body(self, endpoint: AnthropicEndpoint, body: bytes) -> list[Event]:
+        message = _json(body)
+        blocks = message.get("content")
+        events: list[Event] = []
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                raise ProtocolError("content block is not an object")
+            if block.get("type") == "thinking":
+                events.append(Delta(text_of(block, "thinking"), reasoning=True))
+            elif block.get("type") == "text":
+                events.append(Delta(text_of(block, "text")))
+        usage = field(message, "usage")
+        events.append(Usage(count(usage.get("input_tokens")), count(usage.get("output_tokens"))))
+        return [e for e in events if not isinstance(e, Delta) or e.text]
+
+
+class _StreamDecoder:
+    def __init__(self) -> None:
+        self._sse = SSEParser()
+        self._prompt_tokens: int | None = None
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        try:
+            sse_events = self._sse.feed(chunk)
+        except SSEError as exc:
+            raise ProtocolError(str(exc)) from None
+        events: list[Event] = []
+        for sse in sse_events:
+            if self._done:
+                raise ProtocolError("data after message_stop")
+            events += self._event(_json(sse.data))
+        return events
+
+    def _event(self, obj: dict[str, Any]) -> list[Event]:
+        kind = obj.get("type")  # "error" events were refused by _json
+        if kind == "message_start":
+            usage = field(field(obj, "message"), "usage")
+            self._prompt_tokens = count(usage.get("input_tokens"))
+        elif kind == "content_block_delta":
+            delta = field(obj, "delta")
+            if delta.get("type") == "text_delta" and (text := text_of(delta, "text")):
+                return [Delta(text)]
+            if delta.get("type") == "thinking_delta" and (text := text_of(delta, "thinking")):
+                return [Delta(text, reasoning=True)]
+        elif kind == "message_delta":
+            usage = field(obj, "usage")
+            prompt = count(usage.get("input_tokens")) or self._prompt_tokens
+            return [Usage(prompt, count(usage.get("output_tokens")))]
+        elif kind == "message_stop":
+            self._done = True
+        return []  # ping, content_block_start/stop, signature deltas: no tokens
+
+    def finish(self) -> None:
+        if not self._done:
+            raise ProtocolError("stream ended without message_stop")
+
+
+def _json(data: str | bytes) -> dict[str, Any]:
+    obj = load_object(data)
+    if obj.get("type") == "error":
+        raise ProtocolError("server sent an error")
+    return obj

@@ -1,0 +1,87 @@
+"""Ollama's native chat API: ``POST {url}/api/chat``, streamed as NDJSON objects; the last
+has ``done: true`` and Ollama's own counts (``prompt_eval_count``, ``eval_count``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from llmmon.config import OllamaEndpoint, Prompt
+from llmmon.ndjson import NDJSONError, NDJSONSplitter
+from llmmon.providers import (
+    Delta,
+    Event,
+    ProtocolError,
+    RequestSpec,
+    Usage,
+    count,
+    field,
+    load_object,
+    text_of,
+)
+
+
+class Ollama:
+    stream_content_types: tuple[str, ...] = ("application/x-ndjson", "application/json")
+
+    def request(self, endpoint: OllamaEndpoint, prompt: Prompt, key: SecretStr | None
+                ) -> RequestSpec:
+        # Ollama itself takes no key; a proxy in front of it may want a bearer token.
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        body = {
+            "model": endpoint.model,
+            "messages": [{"role": "user", "content": prompt.text}],
+            "stream": endpoint.stream,
+            "options": {"temperature": 0, "num_predict": prompt.max_tokens or endpoint.max_tokens},
+        }
+        return RequestSpec(endpoint.url + "/api/chat", headers, body)
+
+    def stream_decoder(self, endpoint: OllamaEndpoint) -> _StreamDecoder:
+        return _StreamDecoder()
+
+    def parse_body(self, endpoint: OllamaEndpoint, body: bytes) -> list[Event]:
+        return _events(_json(body))
+
+
+class _StreamDecoder:
+    def __init__(self) -> None:
+        self._lines = NDJSONSplitter()
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        try:
+            lines = self._lines.feed(chunk)
+        except NDJSONError as exc:
+            raise ProtocolError(str(exc)) from None
+        events: list[Event] = []
+        for line in lines:
+            if self._done:
+                raise ProtocolError("data after done")
+            obj = _json(line)
+            events += _events(obj)
+            self._done = obj.get("done") is True
+        return events
+
+    def finish(self) -> None:
+        if not self._done or self._lines.pending:
+            raise ProtocolError("stream ended without done")
+
+
+def _json(data: str | bytes) -> dict[str, Any]:
+    obj = load_object(data)
+    if "error" in obj:
+        raise ProtocolError("server sent an error")
+    return obj
+
+
+def _events(obj: dict[str, Any]) -> list[Event]:
+    message = field(obj, "message")
+    events: list[Event] = []
+    if thinking := text_of(message, "thinking"):
+        events.append(Delta(thinking, reasoning=True))
+    if content := text_of(message, "content"):
+        events.append(Delta(content))
+    if obj.get("done") is True:
+        events.append(Usage(count(obj.get("prompt_eval_count")), count(obj.get("eval_count"))))
+    return events

@@ -1,0 +1,87 @@
+"""Hugging Face TGI's native API: ``POST {url}/generate_stream``, SSE events carrying one
+token each; the last also carries ``generated_text`` and ``details``. Not streamed:
+``POST {url}/generate``. (TGI's OpenAI-compatible ``/v1`` is the ``openai`` provider.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from llmmon.config import Prompt, TGIEndpoint
+from llmmon.providers import (
+    Delta,
+    Event,
+    ProtocolError,
+    RequestSpec,
+    Usage,
+    count,
+    field,
+    load_object,
+    text_of,
+)
+from llmmon.sse import SSEError, SSEParser
+
+
+class TGI:
+    stream_content_types: tuple[str, ...] = ("text/event-stream",)
+
+    def request(self, endpoint: TGIEndpoint, prompt: Prompt, key: SecretStr | None
+                ) -> RequestSpec:
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        body = {
+            "inputs": prompt.text,
+            "parameters": {"max_new_tokens": prompt.max_tokens or endpoint.max_tokens,
+                           "do_sample": False, "details": True},
+        }
+        path = "/generate_stream" if endpoint.stream else "/generate"
+        return RequestSpec(endpoint.url + path, headers, body)
+
+    def stream_decoder(self, endpoint: TGIEndpoint) -> _StreamDecoder:
+        return _StreamDecoder()
+
+    def parse_body(self, endpoint: TGIEndpoint, body: bytes) -> list[Event]:
+        obj = _json(body)
+        text = text_of(obj, "generated_text")
+        generated = count(field(obj, "details").get("generated_tokens"))
+        return [*([Delta(text)] if text else []), Usage(None, generated)]
+
+
+class _StreamDecoder:
+    def __init__(self) -> None:
+        self._sse = SSEParser()
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        try:
+            sse_events = self._sse.feed(chunk)
+        except SSEError as exc:
+            raise ProtocolError(str(exc)) from None
+        events: list[Event] = []
+        for sse in sse_events:
+            if self._done:
+                raise ProtocolError("data after the final event")
+            events += self._event(_json(sse.data))
+        return events
+
+    def _event(self, obj: dict[str, Any]) -> list[Event]:
+        token = field(obj, "token")
+        events: list[Event] = []
+        # Special tokens (end of sequence) are not text a user sees.
+        if token.get("special") is not True and (text := text_of(token, "text")):
+            events.append(Delta(text))
+        if obj.get("generated_text") is not None:
+            self._done = True
+            events.append(Usage(None, count(field(obj, "details").get("generated_tokens"))))
+        return events
+
+    def finish(self) -> None:
+        if not self._done:
+            raise ProtocolError("stream ended without its final event")
+
+
+def _json(data: str | bytes) -> dict[str, Any]:
+    obj = load_object(data)
+    if "error" in obj:
+        raise ProtocolError("server sent an error")
+    return obj
