@@ -1,11 +1,12 @@
-"""A simulated OpenAI-compatible LLM server with known timing, for the demo, tests and
+"""A simulated LLM server with known timing, for the demo, tests and
 benchmarks.
 
 It speaks OpenAI chat and completions, Anthropic Messages, Ollama's native chat and TGI's
 native generate (see simformats.py). Every streamed token event carries ``x_sent_ns``, the
-server's CLOCK_MONOTONIC nanoseconds taken just before the chunk is written; every response carries the ``x-sim-received-ns``
-header, taken when the request was fully read. Processes on one host share that clock, so a
-test can compare what a probe measured with what really happened.
+server's CLOCK_MONOTONIC nanoseconds taken just before the chunk is written; every response
+carries the ``x-sim-received-ns`` header, taken when the request was fully read. Processes
+on one host share that clock, so a test can compare what a probe measured with what really
+happened.
 
 Run standalone: ``python -m llmmon.simulator --port 8000 --ttft 0.2 --itl 0.03``.
 Change behaviour while running: ``POST /sim/config`` with a JSON object of settings.
