@@ -129,10 +129,68 @@ class ApiKey:
 # --- endpoints -------------------------------------------------------------------------
 
 
+class JSONExpect(StrictModel):
+    required_keys: list[str] = Field(default_factory=list)
+
+
+class Expect(StrictModel):
+    """What a correct answer looks like; every condition given must hold."""
+
+    contains: str | None = Field(default=None, min_length=1)
+    regex: str | None = Field(default=None, min_length=1)
+    equals: str | None = None
+    json_: JSONExpect | bool | None = Field(default=None, alias="json")
+    number: float | None = None
+    tolerance: float = Field(default=0.0, ge=0)
+    ignore_case: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"is not a valid regular expression ({exc.msg})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> Expect:
+        if (self.contains, self.regex, self.equals, self.json_, self.number) == (None,) * 5:
+            raise ValueError("give at least one of contains, regex, equals, json, number")
+        return self
+
+
 class Prompt(StrictModel):
     name: Name
     text: str = Field(min_length=1, max_length=100_000)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    expect: Expect | None = None
+
+
+class Pricing(StrictModel):
+    """US dollars per million tokens, as providers list them."""
+
+    input_per_million: float = Field(default=0.0, ge=0)
+    output_per_million: float = Field(default=0.0, ge=0)
+
+
+class Budget(StrictModel):
+    """Once a UTC day's probes have used this much, further probes that day are skipped."""
+
+    daily_usd: float | None = Field(default=None, gt=0)
+    daily_tokens: int | None = Field(default=None, gt=0)
+
+
+class LoadProbe(StrictModel):
+    """A bounded burst of concurrent requests, to watch throughput under concurrency."""
+
+    concurrency: int = Field(default=4, ge=1, le=256)
+    requests: int = Field(default=16, ge=1, le=10_000)
+    every: Duration = 600.0
+    timeout: Duration = 120.0  # for the whole burst
 
 
 DEFAULT_PROMPT = Prompt(
@@ -162,6 +220,9 @@ class EndpointBase(StrictModel):
     api_key_env: EnvName | None = None
     api_key_file: Path | None = None
     prompts: list[Prompt] = Field(default_factory=lambda: [DEFAULT_PROMPT], min_length=1)
+    pricing: Pricing | None = None
+    budget: Budget | None = None
+    load: LoadProbe | None = None
     _api_key: ApiKey | None = PrivateAttr(default=None)
 
     @field_validator("url")
@@ -356,7 +417,7 @@ class Settings(BaseSettings):
     def dump(self) -> dict[str, Any]:
         """The effective config as plain data. Keys are never part of it: only where they
         come from (``api_key_env`` / ``api_key_file``) is shown."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", by_alias=True)
 
 
 # --- loading ---------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from prometheus_client.registry import Collector
 from llmmon import __version__
 
 if TYPE_CHECKING:
-    from llmmon.probe import ProbeResult
+    from llmmon.load import LoadResult
+    from llmmon.result import ProbeResult
 
 Kind = Literal["counter", "gauge", "histogram"]
 
@@ -53,6 +54,10 @@ ERROR_REASONS = ("timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "
                  "too_large", "check_failed")
 # httpx resolves names inside its TCP connect, so `connect` includes DNS.
 HTTP_PHASES = ("connect", "tls", "send", "wait")
+SKIP_REASONS = ("budget", "retry_after")
+CHECK_RESULTS = ("pass", "fail")
+RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
+LOAD_QUANTILES = ("0.5", "0.99")
 
 _SCHEDULE = "Measured by llmmon's synthetic probes on its own schedule, not from user traffic."
 
@@ -107,6 +112,41 @@ PROBE_STATUS = _probe("llmmon_probe_http_status_code", "gauge",
                       "HTTP status of the last probe's response (0 when none arrived).")
 PROBE_LAST_SUCCESS = _probe("llmmon_probe_last_success_timestamp_seconds", "gauge",
                             "Unix time of the last successful probe.")
+PROBE_TTF_REASONING = _probe("llmmon_probe_time_to_first_reasoning_token_seconds", "histogram",
+                             "Reasoning models only: to the first thinking token.",
+                             buckets=TTFT_BUCKETS)
+PROBE_TTF_ANSWER = _probe("llmmon_probe_time_to_first_answer_token_seconds", "histogram",
+                          "Reasoning models only: to the first token of the answer proper.",
+                          buckets=TTFT_BUCKETS)
+PROBE_CHECKS = _probe("llmmon_probe_checks_total", "counter",
+                      "Answer checks against the prompt's expectation.", ("prompt", "result"))
+PROBE_COST = _probe("llmmon_probe_cost_usd_total", "counter",
+                    "What the probes cost, from the configured prices per million tokens.")
+PROBE_SKIPPED = _probe("llmmon_probe_skipped_total", "counter",
+                       "Probes not sent: the daily budget is spent, or the server's Retry-After "
+                       "has not passed.", ("reason",))
+PROBE_RATELIMIT = _probe("llmmon_probe_ratelimit_remaining", "gauge",
+                         "Remaining rate limit the server reported on the last probe.",
+                         ("kind",))
+PROBE_RETRY_AFTER = _probe("llmmon_probe_retry_after_seconds", "gauge",
+                           "Retry-After of the last rate-limited probe (capped at an hour).")
+BUDGET_USD = _probe("llmmon_probe_budget_daily_usd", "gauge", "Configured daily cost budget.")
+BUDGET_TOKENS = _probe("llmmon_probe_budget_daily_tokens", "gauge",
+                       "Configured daily token budget.")
+LOAD_RPS = _probe("llmmon_load_requests_per_second", "gauge",
+                  "Last load probe: successful requests per second of its wall time.")
+LOAD_TPS = _probe("llmmon_load_output_tokens_per_second", "gauge",
+                  "Last load probe: output tokens per second of its wall time, all streams.")
+LOAD_CONCURRENCY = _probe("llmmon_load_concurrency", "gauge",
+                          "Last load probe: concurrent requests it kept in flight.")
+LOAD_ERRORS = _probe("llmmon_load_error_ratio", "gauge",
+                     "Last load probe: share of its requests that failed.")
+LOAD_TTFT = _probe("llmmon_load_time_to_first_token_seconds", "gauge",
+                   "Last load probe: TTFT quantiles across its requests.", ("quantile",))
+LOAD_DURATION = _probe("llmmon_load_duration_seconds", "gauge",
+                       "Last load probe: wall time of the whole burst.")
+LOAD_LAST = _probe("llmmon_load_last_run_timestamp_seconds", "gauge",
+                   "Unix time the last load probe finished.")
 ENDPOINT_INFO = Family("llmmon_endpoint_info", "gauge",
                        "Configured endpoints, always 1; identity in labels.",
                        (*PROBE_LABELS, "host"), group="probe")
@@ -254,29 +294,52 @@ class Metrics:
 
     # --- endpoints -----------------------------------------------------------------------
 
-    def add_endpoint(self, labels: tuple[str, str, str], host: str) -> None:
-        """Create the endpoint's counters and histograms at zero so rate() works from the start.
+    def add_endpoint(self, labels: tuple[str, str, str], host: str, checked: list[str]) -> None:
+        """Create the endpoint's counters and histograms at zero so rate() works from the start
+        (``checked``: the prompts that have an expectation).
 
-        Gauges appear with the first probe: a gauge at 0 would claim a measurement."""
+        Gauges appear with their first value: a gauge at 0 would claim a measurement."""
         self.gauge(ENDPOINT_INFO).labels(*labels, host).set(1)
         for family in ALL_FAMILIES:
             if family.group != "probe" or family.kind == "gauge":
                 continue
-            for extra in _label_values(family):
+            for extra in _label_values(family, checked):
                 self._live[family].labels(*labels, *extra)
 
-    def remove_endpoint(self, labels: tuple[str, str, str], host: str) -> None:
+    def remove_endpoint(self, labels: tuple[str, str, str], host: str, prompts: list[str]
+                        ) -> None:
         """Drop every series of an endpoint that left the configuration."""
         self.gauge(ENDPOINT_INFO).remove(*labels, host)
         for family in ALL_FAMILIES:
             if family.group != "probe" or family is ENDPOINT_INFO:
                 continue
             metric = self._live[family]
-            for extra in _label_values(family):
+            for extra in _label_values(family, prompts):
                 try:
                     metric.remove(*labels, *extra)
                 except KeyError:
                     pass  # never created
+
+    def set_budget(self, labels: tuple[str, str, str], usd: float | None, tokens: int | None
+                   ) -> None:
+        if usd is not None:
+            self.gauge(BUDGET_USD).labels(*labels).set(usd)
+        if tokens is not None:
+            self.gauge(BUDGET_TOKENS).labels(*labels).set(tokens)
+
+    def record_skip(self, labels: tuple[str, str, str], reason: str) -> None:
+        self.counter(PROBE_SKIPPED).labels(*labels, reason).inc()
+
+    def record_load(self, labels: tuple[str, str, str], load: LoadResult) -> None:
+        self.gauge(LOAD_RPS).labels(*labels).set(load.requests_per_second)
+        self.gauge(LOAD_TPS).labels(*labels).set(load.output_tokens_per_second)
+        self.gauge(LOAD_CONCURRENCY).labels(*labels).set(load.concurrency)
+        self.gauge(LOAD_ERRORS).labels(*labels).set(load.error_ratio)
+        self.gauge(LOAD_DURATION).labels(*labels).set(load.duration)
+        self.gauge(LOAD_LAST).labels(*labels).set(load.finished_unix)
+        for quantile, value in zip(LOAD_QUANTILES, load.ttft_quantiles, strict=True):
+            if value is not None:
+                self.gauge(LOAD_TTFT).labels(*labels, quantile).set(value)
 
     def record_probe(self, labels: tuple[str, str, str], result: ProbeResult) -> None:
         self.counter(PROBE_REQUESTS).labels(*labels, result.error or "success").inc()
@@ -288,11 +351,23 @@ class Metrics:
             self.counter(PROBE_ERRORS).labels(*labels, result.error).inc()
         else:
             self.gauge(PROBE_LAST_SUCCESS).labels(*labels).set(result.finished_unix)
+        if result.check_passed is not None:
+            outcome = "pass" if result.check_passed else "fail"
+            self.counter(PROBE_CHECKS).labels(*labels, result.prompt, outcome).inc()
+        if result.cost_usd:
+            self.counter(PROBE_COST).labels(*labels).inc(result.cost_usd)
+        for kind, remaining in result.ratelimit_remaining.items():
+            self.gauge(PROBE_RATELIMIT).labels(*labels, kind).set(remaining)
+        if result.retry_after is not None:
+            self.gauge(PROBE_RETRY_AFTER).labels(*labels).set(result.retry_after)
         if result.prompt_tokens:
             self.counter(PROBE_PROMPT_TOKENS).labels(*labels).inc(result.prompt_tokens)
         if result.output_tokens:
             self.counter(PROBE_OUTPUT_TOKENS).labels(*labels).inc(result.output_tokens)
         self._observe(PROBE_TTFT, labels, result.ttft)
+        if result.time_to_first_reasoning is not None:
+            self._observe(PROBE_TTF_REASONING, labels, result.time_to_first_reasoning)
+            self._observe(PROBE_TTF_ANSWER, labels, result.time_to_first_answer)
         self._observe(PROBE_E2E, labels, result.e2e if result.ok else None)
         self._observe(PROBE_TPOT, labels, result.tpot)
         self._observe(PROBE_TOKENS_PER_SECOND, labels, result.tokens_per_second)
@@ -306,15 +381,17 @@ class Metrics:
             self.histogram(family).labels(*labels).observe(value)
 
 
-def _label_values(family: Family) -> list[tuple[str, ...]]:
-    """The fixed values of a probe family's label beyond endpoint/provider/model."""
+def _label_values(family: Family, prompts: list[str]) -> list[tuple[str, ...]]:
+    """The values of a probe family's labels beyond endpoint/provider/model."""
     extra = family.labels[len(PROBE_LABELS):]
-    if extra == ("reason",):
-        return [(r,) for r in ERROR_REASONS]
-    if extra == ("phase",):
-        return [(p,) for p in HTTP_PHASES]
-    if extra == ("outcome",):
-        return [("success",), *((r,) for r in ERROR_REASONS)]
+    if family is PROBE_SKIPPED:
+        return [(r,) for r in SKIP_REASONS]
+    if family is PROBE_CHECKS:
+        return [(p, r) for p in prompts for r in CHECK_RESULTS]
+    fixed = {("reason",): ERROR_REASONS, ("phase",): HTTP_PHASES, ("kind",): RATELIMIT_KINDS,
+             ("quantile",): LOAD_QUANTILES, ("outcome",): ("success", *ERROR_REASONS)}
+    if extra in fixed:
+        return [(v,) for v in fixed[extra]]
     return [()]
 
 
@@ -351,7 +428,10 @@ def render_docs() -> str:
         "",
         "Label values: `reason` ∈ " + ", ".join(f"`{r}`" for r in ERROR_REASONS)
         + "; `outcome` ∈ `success` or a reason; `phase` ∈ "
-        + ", ".join(f"`{p}`" for p in HTTP_PHASES) + ".",
+        + ", ".join(f"`{p}`" for p in HTTP_PHASES) + "; skipped `reason` ∈ "
+        + ", ".join(f"`{r}`" for r in SKIP_REASONS) + "; `kind` ∈ "
+        + ", ".join(f"`{k}`" for k in RATELIMIT_KINDS) + "; `prompt` is a configured "
+        "prompt name; `result` ∈ `pass`, `fail`.",
         "",
         "Histogram buckets (seconds unless noted): TTFT " + _fmt(TTFT_BUCKETS)
         + "; ITL and TPOT " + _fmt(ITL_BUCKETS) + "; E2E " + _fmt(E2E_BUCKETS)

@@ -9,65 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
+from llmmon.checks import passes
 from llmmon.config import EndpointBase, Prompt
-from llmmon.providers import Delta, ProtocolError, Usage, get_provider
+from llmmon.cost import cost_usd
+from llmmon.providers import ProtocolError, get_provider
+from llmmon.result import NS, ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
 
-ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
-                      "too_large", "check_failed"]
-
-NS = 1e9
-
-
-@dataclass
-class ProbeResult:
-    endpoint: str
-    prompt: str
-    error: ErrorReason | None = None
-    status: int | None = None
-    ttft: float | None = None
-    e2e: float | None = None
-    itl: list[float] = field(default_factory=list)
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
-    tokens_from_usage: bool = False
-    content_chunks: int = 0
-    phases: dict[str, float] = field(default_factory=dict)
-    text: str = ""
-    finished_unix: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def tpot(self) -> float | None:
-        """vLLM's time per output token: (e2e - ttft) / (output tokens - 1)."""
-        if self.ttft is None or self.e2e is None or not self.output_tokens:
-            return None
-        return (self.e2e - self.ttft) / (self.output_tokens - 1) if self.output_tokens > 1 else None
-
-    @property
-    def tokens_per_second(self) -> float | None:
-        tpot = self.tpot
-        return 1.0 / tpot if tpot else None
-
-    @property
-    def tokens_per_chunk(self) -> float | None:
-        if not self.content_chunks or not self.output_tokens or not self.tokens_from_usage:
-            return None
-        return self.output_tokens / self.content_chunks
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.update(ok=self.ok, tpot=self.tpot, tokens_per_second=self.tokens_per_second,
-                   tokens_per_chunk=self.tokens_per_chunk)
-        return out
-
+__all__ = ["ErrorReason", "ProbeResult", "run_probe"]
 
 class _Trace:
     """Collects httpcore's trace events as monotonic nanosecond stamps."""
@@ -137,6 +89,12 @@ async def run_probe(
     result.e2e = (end - start) / NS
     result.phases = trace.phases()
     result.finished_unix = time.time()
+    result.cost_usd = cost_usd(getattr(endpoint, "pricing", None), result.prompt_tokens,
+                               result.output_tokens)
+    if result.ok and prompt.expect is not None:
+        result.check_passed = passes(prompt.expect, result.text)
+        if not result.check_passed:
+            result.error = "check_failed"
     return result
 
 
@@ -155,6 +113,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: P
     response = await client.send(request, stream=True)
     try:
         result.status = response.status_code
+        read_headers(result, response.headers)
         if reason := _status_reason(response.status_code):
             result.error = reason
             return
@@ -168,7 +127,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: P
             if "json" not in content_type:
                 raise ProtocolError("unexpected content type")
             body = await _read_body(response, max_bytes)
-            _apply(result, provider.parse_body(endpoint, body), trace.clock(), None)
+            apply_events(result, provider.parse_body(endpoint, body), trace.clock(), None)
     except _TooLarge:
         result.error = "too_large"
     finally:
@@ -187,42 +146,13 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
 async def _read_stream(response: httpx.Response, decoder: Any, result: ProbeResult,
                        trace: _Trace, max_bytes: int) -> None:
     clock, received = trace.clock, 0
-    timing = _StreamTiming(trace.at.get("http11.send_request_body.complete"))
+    timing = StreamTiming(trace.at.get("http11.send_request_body.complete"))
     async for chunk in response.aiter_raw():
         at = clock()  # before any parsing: this is when the bytes were ours
         received += len(chunk)
         if received > max_bytes:
             raise _TooLarge
-        _apply(result, decoder.feed(chunk), at, timing)
+        apply_events(result, decoder.feed(chunk), at, timing)
     decoder.finish()
     if not result.tokens_from_usage:
         result.output_tokens = result.content_chunks or None
-
-
-@dataclass
-class _StreamTiming:
-    sent: int | None  # when the request's last byte went to the socket: TTFT starts here
-    last: int | None = None
-
-
-def _apply(result: ProbeResult, events: list[Any], at: int, timing: _StreamTiming | None) -> None:
-    """Fold a chunk's events into the result; ``at`` is the chunk's arrival stamp.
-
-    Every content event counts, so events that arrived in one read give a gap of 0: that
-    is what the client saw, and it keeps ITL observations at content events - 1."""
-    for event in events:
-        if isinstance(event, Usage):
-            result.prompt_tokens = event.prompt_tokens
-            if event.output_tokens is not None:
-                result.output_tokens = event.output_tokens
-                result.tokens_from_usage = True
-        elif isinstance(event, Delta) and not event.reasoning:
-            result.text += event.text
-            if timing is None:
-                continue  # not streamed: no token timing
-            result.content_chunks += 1
-            if timing.last is not None:
-                result.itl.append((at - timing.last) / NS)
-            elif timing.sent is not None:
-                result.ttft = (at - timing.sent) / NS
-            timing.last = at

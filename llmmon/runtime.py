@@ -29,7 +29,9 @@ from prometheus_client import CollectorRegistry
 
 from llmmon import metrics as m
 from llmmon.config import ConfigError, EndpointBase, OpenAIEndpoint, Settings, load_settings
+from llmmon.cost import DailySpend
 from llmmon.exporter import Exporter
+from llmmon.load import run_load
 from llmmon.metrics import Metrics
 from llmmon.probe import ProbeResult, run_probe
 from llmmon.samplers import Sampler
@@ -49,9 +51,11 @@ SHUTDOWN_GRACE = 3.0
 class EndpointState:
     config: EndpointBase
     client: httpx.AsyncClient
+    spend: DailySpend
     runs: int = 0
     last: ProbeResult | None = None
     task: asyncio.Task[Any] | None = None
+    not_before: float = 0.0  # monotonic time before which the server asked not to be probed
 
     @property
     def labels(self) -> tuple[str, str, str]:
@@ -61,6 +65,13 @@ class EndpointState:
     def host(self) -> str:
         return httpx.URL(self.config.url).host
 
+    def skip_reason(self) -> str | None:
+        if self.spend.exhausted():
+            return "budget"
+        if time.monotonic() < self.not_before:
+            return "retry_after"
+        return None
+
 
 @dataclass
 class SamplerState:
@@ -69,10 +80,11 @@ class SamplerState:
     busy: asyncio.Future[Any] | None = field(default=None)
 
 
-def make_client(endpoint: EndpointBase) -> httpx.AsyncClient:
+def make_client(endpoint: EndpointBase, connections: int = 4) -> httpx.AsyncClient:
     # TCP_NODELAY: Nagle plus delayed ACKs would add milliseconds to small requests.
     transport = httpx.AsyncHTTPTransport(
-        retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(endpoint.timeout),
                              follow_redirects=False)
@@ -190,16 +202,25 @@ class Runtime:
         self._apply_samplers(settings)
 
     def _add_endpoint(self, endpoint: EndpointBase) -> None:
-        state = EndpointState(endpoint, make_client(endpoint))
+        state = EndpointState(endpoint, make_client(endpoint), DailySpend(endpoint.budget))
         self.endpoints[endpoint.name] = state
-        self.metrics.add_endpoint(state.labels, state.host)
+        checked = [p.name for p in endpoint.prompts if p.expect is not None]
+        self.metrics.add_endpoint(state.labels, state.host, checked)
+        if endpoint.budget:
+            self.metrics.set_budget(state.labels, endpoint.budget.daily_usd,
+                                    endpoint.budget.daily_tokens)
         self._schedule(f"probe:{endpoint.name}", self._probe_job, endpoint.interval,
                        endpoint.name)
+        if endpoint.load:
+            self._schedule(f"load:{endpoint.name}", self._load_job, endpoint.load.every,
+                           endpoint.name, first_delay=endpoint.interval)
 
     def _remove_endpoint(self, name: str) -> None:
         state = self.endpoints.pop(name)
         self._unschedule(f"probe:{name}")
-        self.metrics.remove_endpoint(state.labels, state.host)
+        self._unschedule(f"load:{name}")
+        self.metrics.remove_endpoint(state.labels, state.host,
+                                     [p.name for p in state.config.prompts])
         self._spawn(_retire(state))
 
     def _apply_samplers(self, settings: Settings) -> None:
@@ -223,10 +244,12 @@ class Runtime:
 
     # --- jobs ----------------------------------------------------------------------------
 
-    def _schedule(self, job_id: str, func: Any, interval: float, arg: str) -> None:
+    def _schedule(self, job_id: str, func: Any, interval: float, arg: str,
+                  first_delay: float = 0.0) -> None:
         # Jitter spreads jobs that share an interval; the first run comes within ~2 s so a
         # fresh daemon has data before its first scrape.
-        first = datetime.now(UTC) + timedelta(seconds=random.uniform(0.1, min(2.0, interval)))
+        delay = first_delay + random.uniform(0.1, min(2.0, interval))
+        first = datetime.now(UTC) + timedelta(seconds=delay)
         self._scheduler.add_job(
             func, IntervalTrigger(seconds=interval, jitter=min(interval * 0.05, 5.0)),
             args=(arg,), id=job_id, name=job_id, max_instances=1, coalesce=True,
@@ -249,6 +272,9 @@ class Runtime:
         state = self.endpoints.get(name)
         if state is None:
             return
+        if reason := state.skip_reason():
+            self.metrics.record_skip(state.labels, reason)
+            return
         task = state.task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -268,11 +294,39 @@ class Runtime:
             return
         finally:
             self._tasks.discard(task)
+        state.spend.add(result.cost_usd, (result.prompt_tokens or 0) + (result.output_tokens or 0))
+        if result.error == "rate_limited" and result.retry_after:
+            state.not_before = time.monotonic() + result.retry_after
         if self.endpoints.get(name) is state:  # not removed by a reload meanwhile
             state.last = result
             self.metrics.record_probe(state.labels, result)
             if result.error:
                 log.debug("probe %s failed: %s", name, result.error)
+
+    async def _load_job(self, name: str) -> None:
+        state = self.endpoints.get(name)
+        if state is None or state.config.load is None:
+            return
+        if reason := state.skip_reason():
+            self.metrics.record_skip(state.labels, reason)
+            return
+        load = state.config.load
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            async with make_client(state.config, load.concurrency) as client:
+                async with asyncio.timeout(load.timeout + state.config.timeout + DEADLINE_GRACE):
+                    result = await run_load(client, state.config, load)
+        except Exception:
+            log.exception("load job %s failed", name)
+            self.metrics.counter(m.JOB_ERRORS).labels(f"load:{name}").inc()
+            return
+        finally:
+            self._tasks.discard(task)
+        state.spend.add(result.spent_usd, result.spent_tokens)
+        if self.endpoints.get(name) is state:
+            self.metrics.record_load(state.labels, result)
 
     async def _sampler_job(self, name: str) -> None:
         state = self.samplers.get(name)

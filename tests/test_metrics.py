@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from llmmon import metrics as m
 from llmmon.metrics import Metrics, render_docs
-from llmmon.probe import ProbeResult
+from llmmon.result import ProbeResult
 
 LABELS = ("ep", "openai", "model-a")
 L = dict(zip(m.PROBE_LABELS, LABELS, strict=True))
@@ -22,7 +22,7 @@ def fresh() -> tuple[Metrics, CollectorRegistry]:
 def test_error_counters_exist_at_zero_before_any_probe() -> None:
     """Every reason's counter and every histogram exists at 0 once an endpoint is added."""
     metrics, registry = fresh()
-    metrics.add_endpoint(LABELS, "host")
+    metrics.add_endpoint(LABELS, "host", [])
     for reason in m.ERROR_REASONS:
         assert registry.get_sample_value("llmmon_probe_errors_total", {**L, "reason": reason}) == 0
         assert registry.get_sample_value("llmmon_probe_requests_total",
@@ -36,7 +36,7 @@ def test_error_counters_exist_at_zero_before_any_probe() -> None:
 def test_record_successful_probe() -> None:
     """A successful probe feeds every histogram, the token counters and the gauges."""
     metrics, registry = fresh()
-    metrics.add_endpoint(LABELS, "host")
+    metrics.add_endpoint(LABELS, "host", [])
     result = ProbeResult("ep", "p", status=200, ttft=0.1, e2e=0.5, itl=[0.1, 0.1, 0.2],
                          prompt_tokens=7, output_tokens=5, tokens_from_usage=True,
                          content_chunks=4, phases={"connect": 0.001, "wait": 0.05},
@@ -61,7 +61,7 @@ def test_record_successful_probe() -> None:
 def test_record_failed_probe() -> None:
     """A failure counts its reason, zeroes success and leaves the latency histograms alone."""
     metrics, registry = fresh()
-    metrics.add_endpoint(LABELS, "host")
+    metrics.add_endpoint(LABELS, "host", [])
     metrics.record_probe(LABELS, ProbeResult("ep", "p", error="timeout", e2e=20.0))
     get = registry.get_sample_value
     assert get("llmmon_probe_success", L) == 0
@@ -74,10 +74,10 @@ def test_record_failed_probe() -> None:
 def test_removed_endpoint_leaves_no_series() -> None:
     """An endpoint dropped from the config takes all its series with it."""
     metrics, registry = fresh()
-    metrics.add_endpoint(LABELS, "host")
+    metrics.add_endpoint(LABELS, "host", [])
     metrics.record_probe(LABELS, ProbeResult("ep", "p", status=200, ttft=0.1, e2e=0.2,
                                              phases={"wait": 0.1}))
-    metrics.remove_endpoint(LABELS, "host")
+    metrics.remove_endpoint(LABELS, "host", [])
     assert b'endpoint="ep"' not in generate_latest(registry)
 
 

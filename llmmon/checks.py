@@ -1,0 +1,44 @@
+"""Answer checks: does the text a probe got back look like a correct answer?"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from llmmon.config import Expect, JSONExpect
+
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+def passes(expect: Expect, text: str) -> bool:
+    """True when every condition of ``expect`` holds for ``text``."""
+    flags = re.IGNORECASE if expect.ignore_case else 0
+    fold = str.casefold if expect.ignore_case else str
+    if expect.contains is not None and fold(expect.contains) not in fold(text):
+        return False
+    if expect.regex is not None and not re.search(expect.regex, text, flags):
+        return False
+    if expect.equals is not None and fold(text.strip()) != fold(expect.equals.strip()):
+        return False
+    if expect.json_ and not _json_ok(expect.json_, text):
+        return False
+    return expect.number is None or _number_ok(expect.number, expect.tolerance, text)
+
+
+def _json_ok(spec: JSONExpect | bool, text: str) -> bool:
+    # Chat models like to wrap JSON in a Markdown fence; that is still a JSON answer.
+    try:
+        value = json.loads(_FENCE.sub("", text.strip()))
+    except ValueError:
+        return False
+    keys = spec.required_keys if isinstance(spec, JSONExpect) else []
+    return not keys or (isinstance(value, dict) and all(k in value for k in keys))
+
+
+def _number_ok(expected: float, tolerance: float, text: str) -> bool:
+    """The last number in the answer: "2 + 3 = 5" and "The answer is 5." both give 5."""
+    numbers = _NUMBER.findall(text)
+    if not numbers:
+        return False
+    return abs(float(numbers[-1].replace(",", "")) - expected) <= tolerance

@@ -1,0 +1,44 @@
+"""What probes cost, and the daily budget that stops them before they cost too much."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from llmmon.config import Budget, Pricing
+
+
+def cost_usd(pricing: Pricing | None, prompt_tokens: int | None, output_tokens: int | None
+             ) -> float:
+    if pricing is None:
+        return 0.0
+    return ((prompt_tokens or 0) * pricing.input_per_million
+            + (output_tokens or 0) * pricing.output_per_million) / 1e6
+
+
+class DailySpend:
+    """Tokens and dollars spent by one endpoint's probes during the current UTC day."""
+
+    def __init__(self, budget: Budget | None) -> None:
+        self.budget = budget
+        self.day: date | None = None
+        self.usd = 0.0
+        self.tokens = 0
+
+    def _roll(self, now: datetime | None) -> None:
+        today = (now or datetime.now(UTC)).date()
+        if today != self.day:
+            self.day, self.usd, self.tokens = today, 0.0, 0
+
+    def add(self, usd: float, tokens: int, now: datetime | None = None) -> None:
+        self._roll(now)
+        self.usd += usd
+        self.tokens += tokens
+
+    def exhausted(self, now: datetime | None = None) -> bool:
+        self._roll(now)
+        if self.budget is None:
+            return False
+        over_usd = self.budget.daily_usd is not None and self.usd >= self.budget.daily_usd
+        over_tokens = (self.budget.daily_tokens is not None
+                       and self.tokens >= self.budget.daily_tokens)
+        return over_usd or over_tokens

@@ -1,0 +1,155 @@
+"""``ProbeResult``: what one probe measured, as plain data shared by the daemon and
+``llmmon probe``; and the folding of timestamped provider events into it."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from llmmon.providers import Delta, Event, Usage
+
+ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
+                      "too_large", "check_failed"]
+NS = 1e9
+MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is treated as an hour
+# Rate-limit headers, OpenAI's and Anthropic's spellings, to a fixed `kind` label.
+RATELIMIT_HEADERS = {
+    "x-ratelimit-remaining-requests": "requests",
+    "x-ratelimit-remaining-tokens": "tokens",
+    "anthropic-ratelimit-requests-remaining": "requests",
+    "anthropic-ratelimit-tokens-remaining": "tokens",
+    "anthropic-ratelimit-input-tokens-remaining": "input_tokens",
+    "anthropic-ratelimit-output-tokens-remaining": "output_tokens",
+}
+
+
+@dataclass
+class ProbeResult:
+    endpoint: str
+    prompt: str
+    error: ErrorReason | None = None
+    status: int | None = None
+    ttft: float | None = None  # to the first generated token, reasoning or answer
+    time_to_first_reasoning: float | None = None
+    time_to_first_answer: float | None = None
+    e2e: float | None = None
+    itl: list[float] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_from_usage: bool = False
+    content_chunks: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    check_passed: bool | None = None  # None: the prompt has no expectation, or no answer came
+    cost_usd: float = 0.0
+    ratelimit_remaining: dict[str, float] = field(default_factory=dict)
+    retry_after: float | None = None
+    text: str = ""
+    finished_unix: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def tpot(self) -> float | None:
+        """vLLM's time per output token: (e2e - ttft) / (output tokens - 1)."""
+        if self.ttft is None or self.e2e is None or not self.output_tokens:
+            return None
+        return (self.e2e - self.ttft) / (self.output_tokens - 1) if self.output_tokens > 1 else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        tpot = self.tpot
+        return 1.0 / tpot if tpot else None
+
+    @property
+    def tokens_per_chunk(self) -> float | None:
+        if not self.content_chunks or not self.output_tokens or not self.tokens_from_usage:
+            return None
+        return self.output_tokens / self.content_chunks
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(ok=self.ok, tpot=self.tpot, tokens_per_second=self.tokens_per_second,
+                   tokens_per_chunk=self.tokens_per_chunk)
+        return out
+
+
+@dataclass
+class StreamTiming:
+    sent: int | None  # when the request's last byte went to the socket: TTFT starts here
+    last: int | None = None
+
+
+def apply_events(result: ProbeResult, events: list[Event], at: int,
+                 timing: StreamTiming | None) -> None:
+    """Fold one chunk's events into the result; ``at`` is the chunk's arrival stamp.
+
+    Every generated-token event counts, reasoning included (a decode step is a decode step),
+    so events that arrived in one read give a gap of 0: that is what the client saw, and it
+    keeps ITL observations at events - 1. ``timing`` is None for a response that was not
+    streamed."""
+    for event in events:
+        if isinstance(event, Usage):
+            if event.prompt_tokens is not None:
+                result.prompt_tokens = event.prompt_tokens
+            if event.output_tokens is not None:
+                result.output_tokens = event.output_tokens
+                result.tokens_from_usage = True
+            continue
+        if not isinstance(event, Delta):
+            continue
+        if not event.reasoning:
+            result.text += event.text
+        if timing is None:
+            continue
+        result.content_chunks += 1
+        since_sent = (at - timing.sent) / NS if timing.sent is not None else None
+        if timing.last is not None:
+            result.itl.append((at - timing.last) / NS)
+        else:
+            result.ttft = since_sent
+        if event.reasoning and result.time_to_first_reasoning is None:
+            result.time_to_first_reasoning = since_sent
+        elif not event.reasoning and result.time_to_first_answer is None:
+            result.time_to_first_answer = since_sent
+        timing.last = at
+
+
+def read_headers(result: ProbeResult, headers: httpx.Headers) -> None:
+    """Rate-limit state and Retry-After, from whichever spelling the server uses."""
+    for name, kind in RATELIMIT_HEADERS.items():
+        value = _number(headers.get(name))
+        if value is not None:
+            result.ratelimit_remaining[kind] = value
+    result.retry_after = retry_after(headers.get("retry-after"))
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    seconds = _number(value)
+    if seconds is None:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
