@@ -192,3 +192,53 @@ def test_signal_during_probe_exits_0(sig: int, start_daemon: Callable[..., Daemo
     started = time.monotonic()
     assert daemon.stop(sig) == 0
     assert time.monotonic() - started < 5
+
+
+def test_budget_and_retry_after_skip_probes(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """A spent daily budget and a server's Retry-After both skip probes, and say so."""
+    simulator_process.configure(fault="http_429")  # Retry-After: 7
+    config = {"endpoints": [
+        _endpoint("budgeted", simulator_process, budget={"daily_tokens": 1},
+                  pricing={"input_per_million": 1.0, "output_per_million": 2.0}),
+        _endpoint("limited", simulator_process, provider="anthropic",
+                  url=f"http://127.0.0.1:{simulator_process.port}"),
+    ]}
+    daemon = start_daemon("-c", str(write_config(config)))
+    wait_metric(daemon, "llmmon_probe_requests_total", endpoint="limited", outcome="rate_limited")
+    simulator_process.configure(fault="")
+    wait_metric(daemon, "llmmon_probe_skipped_total", endpoint="limited", reason="retry_after")
+    text = daemon.metrics()
+    assert sample(text, "llmmon_probe_requests_total", endpoint="limited",
+                  outcome="rate_limited") == 1
+    assert sample(text, "llmmon_probe_retry_after_seconds", endpoint="limited") == 7
+    # "budgeted" may have met the 429 too; once a probe succeeds its tokens spend the budget
+    wait_metric(daemon, "llmmon_probe_skipped_total", endpoint="budgeted", reason="budget",
+                timeout=15)
+    text = daemon.metrics()
+    assert sample(text, "llmmon_probe_requests_total", endpoint="budgeted",
+                  outcome="success") == 1
+    assert (sample(text, "llmmon_probe_cost_usd_total", endpoint="budgeted") or 0) > 0
+    assert sample(text, "llmmon_probe_budget_daily_tokens", endpoint="budgeted") == 1
+
+
+def test_answer_checks_are_counted_per_prompt(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """Checks count pass and fail per prompt; a wrong answer is a check_failed probe."""
+    prompts = [{"name": "capital", "text": "What is the capital of France?",
+                "expect": {"contains": "Paris"}},
+               {"name": "sum", "text": "What is 2 + 3?", "expect": {"number": 6}}]
+    config = {"endpoints": [_endpoint("checked", simulator_process, prompts=prompts)]}
+    daemon = start_daemon("-c", str(write_config(config)))
+    wait_metric(daemon, "llmmon_probe_checks_total", endpoint="checked", prompt="sum",
+                result="fail")
+    wait_metric(daemon, "llmmon_probe_checks_total", endpoint="checked", prompt="capital",
+                result="pass")
+    text = daemon.metrics()
+    assert sample(text, "llmmon_probe_checks_total", prompt="capital", result="fail") == 0
+    assert (sample(text, "llmmon_probe_errors_total", endpoint="checked",
+                   reason="check_failed") or 0) >= 1
