@@ -184,6 +184,20 @@ class Budget(StrictModel):
     daily_tokens: int | None = Field(default=None, gt=0)
 
 
+class TLSConfig(StrictModel):
+    """How to trust an https endpoint, named as in Prometheus's tls_config."""
+
+    ca_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError("is not a readable file")
+        return value
+
+
 class LoadProbe(StrictModel):
     """A bounded burst of concurrent requests, to watch throughput under concurrency."""
 
@@ -220,6 +234,7 @@ class EndpointBase(StrictModel):
     api_key_env: EnvName | None = None
     api_key_file: Path | None = None
     prompts: list[Prompt] = Field(default_factory=lambda: [DEFAULT_PROMPT], min_length=1)
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
     pricing: Pricing | None = None
     budget: Budget | None = None
     load: LoadProbe | None = None

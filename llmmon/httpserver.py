@@ -41,6 +41,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # When set, the body is streamed with chunked encoding and ``body`` is ignored.
     stream: AsyncIterator[bytes] | None = None
+    # Applied to each streamed piece at the last moment before it is written.
+    before_write: Callable[[bytes], bytes] | None = None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -92,6 +94,8 @@ class HTTPServer:
             await self._serve(reader, writer)
         except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # the client went away or stalled; nothing to answer
+        except asyncio.CancelledError:
+            pass  # the server is closing; end quietly (asyncio logs a cancelled handler)
         finally:
             self._connections.discard(task)
             writer.close()
@@ -173,8 +177,11 @@ async def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: b
             writer.write(response.body)
         await _drain(writer)
         return
+    finish = response.before_write
     async for piece in response.stream:
         if piece:
+            if finish is not None:
+                piece = finish(piece)
             writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             await _drain(writer)
     writer.write(b"0\r\n\r\n")

@@ -22,6 +22,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -52,8 +53,7 @@ TOKENS_PER_CHUNK_BUCKETS = (1, 1.5, 2, 3, 4, 6, 8, 16, 32, 64)
 PROBE_LABELS = ("endpoint", "provider", "model")
 ERROR_REASONS = ("timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
                  "too_large", "check_failed")
-# httpx resolves names inside its TCP connect, so `connect` includes DNS.
-HTTP_PHASES = ("connect", "tls", "send", "wait")
+HTTP_PHASES = ("dns", "connect", "tls", "send", "wait")
 SKIP_REASONS = ("budget", "retry_after")
 CHECK_RESULTS = ("pass", "fail")
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
@@ -106,8 +106,8 @@ PROBE_PROMPT_TOKENS = _probe("llmmon_probe_prompt_tokens_total", "counter",
 PROBE_OUTPUT_TOKENS = _probe("llmmon_probe_output_tokens_total", "counter",
                              "Output tokens received, from usage when reported, else counted.")
 PROBE_PHASE = _probe("llmmon_probe_http_phase_seconds", "gauge",
-                     "Duration of each HTTP phase of the last probe (connect includes name "
-                     "resolution; 0 when a pooled connection was reused).", ("phase",))
+                     "Duration of each HTTP phase of the last probe (0 when a pooled "
+                     "connection was reused).", ("phase",))
 PROBE_STATUS = _probe("llmmon_probe_http_status_code", "gauge",
                       "HTTP status of the last probe's response (0 when none arrived).")
 PROBE_LAST_SUCCESS = _probe("llmmon_probe_last_success_timestamp_seconds", "gauge",
@@ -221,6 +221,10 @@ PROC_THREADS = Family("llmmon_target_process_threads", "gauge", "Threads of the 
 PROC_FDS = Family("llmmon_target_process_open_fds", "gauge",
                   "Open file descriptors of the target process.", ("target",), group="process")
 
+# Only reasoning models feed these; pre-creating them for every endpoint would double the
+# histogram series of endpoints that never will.
+_ON_DEMAND = (PROBE_TTF_REASONING, PROBE_TTF_ANSWER)
+
 ALL_FAMILIES: tuple[Family, ...] = tuple(v for v in dict(globals()).values()
                                          if isinstance(v, Family))
 SAMPLED_FAMILIES = tuple(f for f in ALL_FAMILIES if f.group in ("host", "gpu", "process"))
@@ -264,6 +268,9 @@ class Metrics:
     """The live metric objects of one daemon, on the registry it is given."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # `_created` series double the exposition, and Prometheus ignores them in the text
+        # format; prometheus-client only offers a process-wide switch.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry
         self.snapshots = SnapshotCollector()
         registry.register(self.snapshots)
@@ -301,7 +308,7 @@ class Metrics:
         Gauges appear with their first value: a gauge at 0 would claim a measurement."""
         self.gauge(ENDPOINT_INFO).labels(*labels, host).set(1)
         for family in ALL_FAMILIES:
-            if family.group != "probe" or family.kind == "gauge":
+            if family.group != "probe" or family.kind == "gauge" or family in _ON_DEMAND:
                 continue
             for extra in _label_values(family, checked):
                 self._live[family].labels(*labels, *extra)

@@ -1,7 +1,9 @@
 """One synthetic request, measured: the probe owns the clock, the deadline and the errors.
 
-Timestamps come from ``time.perf_counter_ns`` (CLOCK_MONOTONIC on Linux), taken the moment
-a chunk of the body is handed over by the transport and before it is parsed.
+Timestamps are CLOCK_MONOTONIC nanoseconds. With llmmon's own network backend
+(``transport.py``) a chunk's stamp is the kernel's receive time of its bytes and TTFT starts
+when ``send`` of the request's last byte returned; otherwise both are taken in Python, the
+moment the transport hands a chunk over, before it is parsed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import httpx
 from llmmon.checks import passes
 from llmmon.config import EndpointBase, Prompt
 from llmmon.cost import cost_usd
-from llmmon.providers import ProtocolError, get_provider
+from llmmon.providers import ProtocolError, StreamDecoder, get_provider
 from llmmon.result import NS, ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
 
 __all__ = ["ErrorReason", "ProbeResult", "run_probe"]
@@ -27,6 +29,7 @@ class _Trace:
     def __init__(self, clock: Callable[[], int]) -> None:
         self.clock = clock
         self.at: dict[str, int] = {}
+        self.stream: Any = None  # the response's network stream, once there is one
 
     async def __call__(self, name: str, info: dict[str, Any]) -> None:
         self.at[name] = self.clock()
@@ -35,19 +38,23 @@ class _Trace:
         begin, finish = self.at.get(start + ".started"), self.at.get(end + ".complete")
         return (finish - begin) / NS if begin is not None and finish is not None else None
 
-    def phases(self) -> dict[str, float]:
+    def phases(self, stream: Any) -> dict[str, float]:
         sent = self.at.get("http11.send_request_body.complete")
         headers = self.at.get("http11.receive_response_headers.complete")
+        connect = self.span("connection.connect_tcp", "connection.connect_tcp")
+        dns = getattr(stream, "dns_seconds", None) if connect is not None else None
         spans = {
-            # httpcore resolves the name inside connect_tcp, so connect includes DNS.
-            "connect": self.span("connection.connect_tcp", "connection.connect_tcp"),
+            "dns": dns,
+            # without llmmon's backend httpcore resolves inside connect_tcp: DNS is in connect
+            "connect": connect - dns if connect is not None and dns is not None else connect,
             "tls": self.span("connection.start_tls", "connection.start_tls"),
             "send": self.span("http11.send_request_headers", "http11.send_request_body"),
             "wait": (headers - sent) / NS if sent and headers else None,
         }
-        if sent is not None:  # a reused connection had no connect or TLS phase at all
-            spans["connect"] = spans["connect"] or 0.0
-            spans["tls"] = spans["tls"] or 0.0
+        if sent is not None:  # a reused connection had no DNS, connect or TLS phase at all
+            for phase in ("connect", "tls") + (("dns",) if dns is not None or connect is None
+                                                else ()):
+                spans[phase] = spans[phase] or 0.0
         return {k: v for k, v in spans.items() if v is not None}
 
 
@@ -68,15 +75,19 @@ async def run_probe(
     endpoint: EndpointBase,
     prompt: Prompt,
     *,
-    clock: Callable[[], int] = time.perf_counter_ns,
+    clock: Callable[[], int] = time.monotonic_ns,
+    decoder: StreamDecoder | None = None,
 ) -> ProbeResult:
-    """Run one probe under ``endpoint.timeout``; never raises for endpoint misbehaviour."""
+    """Run one probe under ``endpoint.timeout``; never raises for endpoint misbehaviour.
+
+    ``decoder`` replaces the provider's stream decoder (benchmarks wrap it to see raw bytes).
+    """
     result = ProbeResult(endpoint.name, prompt.name)
     trace = _Trace(clock)
     start = clock()
     try:
         async with asyncio.timeout(endpoint.timeout):
-            await _exchange(client, endpoint, prompt, result, trace)
+            await _exchange(client, endpoint, prompt, result, trace, decoder)
     except TimeoutError:
         result.error = "timeout"
     except httpx.TimeoutException:
@@ -87,7 +98,7 @@ async def run_probe(
         result.error = result.error or "protocol"
     end = clock()
     result.e2e = (end - start) / NS
-    result.phases = trace.phases()
+    result.phases = trace.phases(trace.stream)
     result.finished_unix = time.time()
     result.cost_usd = cost_usd(getattr(endpoint, "pricing", None), result.prompt_tokens,
                                result.output_tokens)
@@ -103,7 +114,7 @@ class _TooLarge(Exception):
 
 
 async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: Prompt,
-                    result: ProbeResult, trace: _Trace) -> None:
+                    result: ProbeResult, trace: _Trace, decoder: StreamDecoder | None) -> None:
     max_bytes = endpoint.max_response_bytes
     provider = get_provider(endpoint)
     spec = provider.request(endpoint, prompt, endpoint.api_key())
@@ -111,6 +122,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: P
     request = client.build_request("POST", spec.url, json=spec.body, headers=headers,
                                    params=spec.params, extensions={"trace": trace})
     response = await client.send(request, stream=True)
+    trace.stream = response.extensions.get("network_stream")
     try:
         result.status = response.status_code
         read_headers(result, response.headers)
@@ -121,8 +133,8 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: P
         if endpoint.stream:
             if not content_type.startswith(provider.stream_content_types):
                 raise ProtocolError("unexpected content type")
-            await _read_stream(response, provider.stream_decoder(endpoint), result, trace,
-                               max_bytes)
+            decoder = decoder or provider.stream_decoder(endpoint)
+            await _read_stream(response, decoder, result, trace, max_bytes)
         else:
             if "json" not in content_type:
                 raise ProtocolError("unexpected content type")
@@ -143,12 +155,16 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def _read_stream(response: httpx.Response, decoder: Any, result: ProbeResult,
+async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result: ProbeResult,
                        trace: _Trace, max_bytes: int) -> None:
-    clock, received = trace.clock, 0
-    timing = StreamTiming(trace.at.get("http11.send_request_body.complete"))
+    clock, received, stream = trace.clock, 0, trace.stream
+    stamped = getattr(stream, "last_rx_ns", None) is not None
+    sent = getattr(stream, "last_tx_ns", None) or trace.at.get("http11.send_request_body.complete")
+    timing = StreamTiming(sent)
+    result.sent_ns = sent
     async for chunk in response.aiter_raw():
-        at = clock()  # before any parsing: this is when the bytes were ours
+        # before any parsing: the kernel's receive stamp where there is one, else now
+        at = stream.last_rx_ns if stamped else clock()
         received += len(chunk)
         if received > max_bytes:
             raise _TooLarge

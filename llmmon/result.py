@@ -49,6 +49,7 @@ class ProbeResult:
     retry_after: float | None = None
     text: str = ""
     finished_unix: float = 0.0
+    sent_ns: int | None = None  # CLOCK_MONOTONIC when the request's last byte went out
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ import logging
 import random
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from llmmon.samplers import Sampler
 from llmmon.samplers.gpu import GPUSampler
 from llmmon.samplers.host import HostSampler
 from llmmon.samplers.process import ProcessSampler
+from llmmon.transport import StampingBackend
 from llmmon.web import WebSecurity, load_web_config
 
 log = logging.getLogger(__name__)
@@ -82,10 +84,19 @@ class SamplerState:
 
 def make_client(endpoint: EndpointBase, connections: int = 4) -> httpx.AsyncClient:
     # TCP_NODELAY: Nagle plus delayed ACKs would add milliseconds to small requests.
+    tls = endpoint.tls_config
+    verify: ssl.SSLContext | bool = (
+        False if tls.insecure_skip_verify
+        else ssl.create_default_context(cafile=str(tls.ca_file)) if tls.ca_file
+        else True
+    )
     transport = httpx.AsyncHTTPTransport(
-        retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        verify=verify, retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
+    # Swap in llmmon's network backend (kernel receive stamps, a DNS phase). httpx offers no
+    # public way to pass one; tests check that it is in place.
+    transport._pool._network_backend = StampingBackend()
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(endpoint.timeout),
                              follow_redirects=False)
 

@@ -23,7 +23,7 @@ class Format:
         # Real servers open with a role-only chunk, which is not a token.
         return sse(self._chunk(model, {"delta": {"role": "assistant", "content": ""}}))
 
-    def token(self, model: str, text: str, reasoning: bool, sent_ns: int) -> bytes:
+    def token(self, model: str, text: str, reasoning: bool, sent_ns: str) -> bytes:
         delta = {"reasoning_content": text} if reasoning else {"content": text}
         return sse(self._chunk(model, {"delta": delta}, x_sent_ns=sent_ns))
 
@@ -54,7 +54,7 @@ class Completions(Format):
     def opening(self, model: str) -> bytes:
         return b""
 
-    def token(self, model: str, text: str, reasoning: bool, sent_ns: int) -> bytes:
+    def token(self, model: str, text: str, reasoning: bool, sent_ns: str) -> bytes:
         return sse(self._chunk(model, {"text": text}, x_sent_ns=sent_ns))
 
     def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int]
@@ -73,7 +73,7 @@ class Anthropic(Format):
                 + event("content_block_start", {"type": "content_block_start", "index": 0,
                                                 "content_block": {"type": "text", "text": ""}}))
 
-    def token(self, model: str, text: str, reasoning: bool, sent_ns: int) -> bytes:
+    def token(self, model: str, text: str, reasoning: bool, sent_ns: str) -> bytes:
         delta = ({"type": "thinking_delta", "thinking": text} if reasoning
                  else {"type": "text_delta", "text": text})
         return event("content_block_delta", {"type": "content_block_delta", "index": 0,
@@ -107,7 +107,7 @@ class Ollama(Format):
     def opening(self, model: str) -> bytes:
         return b""
 
-    def token(self, model: str, text: str, reasoning: bool, sent_ns: int) -> bytes:
+    def token(self, model: str, text: str, reasoning: bool, sent_ns: str) -> bytes:
         message = {"role": "assistant", "content": "" if reasoning else text}
         if reasoning:
             message["thinking"] = text
@@ -142,7 +142,7 @@ class TGI(Format):
     def opening(self, model: str) -> bytes:
         return b""
 
-    def token(self, model: str, text: str, reasoning: bool, sent_ns: int) -> bytes:
+    def token(self, model: str, text: str, reasoning: bool, sent_ns: str) -> bytes:
         return sse({"index": 1, "token": {"id": 1, "text": text, "logprob": -0.1,
                                           "special": False},
                     "generated_text": None, "details": None, "x_sent_ns": sent_ns})

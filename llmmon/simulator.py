@@ -3,7 +3,8 @@ benchmarks.
 
 It speaks OpenAI chat and completions, Anthropic Messages, Ollama's native chat and TGI's
 native generate (see simformats.py). Every streamed token event carries ``x_sent_ns``, the
-server's CLOCK_MONOTONIC nanoseconds taken just before the chunk is written; every response
+server's CLOCK_MONOTONIC nanoseconds (a zero-padded string) taken just before the chunk is
+written; every response
 carries the ``x-sim-received-ns`` header, taken when the request was fully read. Processes
 on one host share that clock, so a test can compare what a probe measured with what really
 happened.
@@ -21,6 +22,7 @@ import dataclasses
 import json
 import random
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -98,8 +100,9 @@ class Simulator:
         self._server = HTTPServer(self.handle, max_connections=1024)
         self.requests = 0
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        return await self._server.start(host, port)
+    async def start(self, host: str = "127.0.0.1", port: int = 0,
+                    ssl_context: ssl.SSLContext | None = None) -> int:
+        return await self._server.start(host, port, ssl_context)
 
     async def close(self) -> None:
         await self._server.close()
@@ -132,7 +135,8 @@ class Simulator:
                    "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "5000"}
         if stream:
             headers.update({"Content-Type": fmt.content_type, "Cache-Control": "no-cache"})
-            return Response(200, headers=headers, stream=self._stream(plan))
+            return Response(200, headers=headers, stream=self._stream(plan),
+                            before_write=_stamp)
         await asyncio.sleep(self._delay(s.ttft)
                             + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
         whole = fmt.whole(s.model, "".join(tokens), "".join(reasoning), plan.usage)
@@ -181,11 +185,20 @@ class Simulator:
             await asyncio.sleep(self._delay(s.ttft if i == 0 else s.itl))
             if s.fault == "reset" and i == len(pieces) // 2:
                 raise ConnectionResetError("simulated reset")
-            yield fmt.token(s.model, "".join(piece), reasoning, time.monotonic_ns())
+            yield fmt.token(s.model, "".join(piece), reasoning, _SENT_MARK)
             if s.fault == "malformed" and i == len(pieces) // 2:
                 yield b"data: {not json\n\n" if fmt.content_type != "application/x-ndjson" \
                     else b"{not json\n"
         yield fmt.closing(s.model, plan.usage, terminate=s.fault != "truncate")
+
+
+# Token events are built with this mark in place of their send time, and the mark is
+# replaced right before the bytes are written, so the stamp leaves out serialisation time.
+_SENT_MARK = "x" * 19
+
+
+def _stamp(piece: bytes) -> bytes:
+    return piece.replace(_SENT_MARK.encode(), b"%019d" % time.monotonic_ns(), 1)
 
 
 def _json(obj: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None

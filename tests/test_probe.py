@@ -53,7 +53,8 @@ async def test_streaming_chat_probe_measures_tokens(sim: tuple[Simulator, str]) 
     assert all(0.01 <= gap < 0.5 for gap in result.itl)
     assert result.e2e > result.ttft + sum(result.itl) * 0.99
     assert result.tokens_per_chunk == 1.0
-    assert set(result.phases) == {"connect", "tls", "send", "wait"}
+    assert set(result.phases) == {"dns", "connect", "tls", "send", "wait"}
+    assert result.phases["tls"] == 0.0
     assert result.status == 200
 
 

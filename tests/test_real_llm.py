@@ -1,0 +1,99 @@
+"""Against a real LLM server: llama.cpp serving SmolLM2-135M on loopback (scripts/install-llama).
+
+Greedy decoding makes the answers repeatable, so they can be checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmmon.config import Prompt, Settings
+from llmmon.probe import run_probe
+from llmmon.runtime import make_client
+from tests.conftest import free_port, wait_for
+
+LLAMA_DIR = Path(os.environ.get("LLMMON_LLAMA_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                 / "llmmon-test" / "llama")
+SUM = Prompt.model_validate({"name": "sum", "text": "What is 2 + 3?", "max_tokens": 20,
+                             "expect": {"number": 5}})
+CAPITAL = Prompt.model_validate({"name": "capital", "text": "What is the capital of France?",
+                                 "max_tokens": 20, "expect": {"contains": "Paris"}})
+
+
+@pytest.fixture(scope="module")
+def llama() -> Iterator[str]:
+    python, model = LLAMA_DIR / "venv/bin/python", LLAMA_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not (python.exists() and model.exists()):
+        message = f"no llama.cpp server under {LLAMA_DIR}: run scripts/install-llama"
+        if os.environ.get("LLMMON_TEST_REQUIRE_ALL"):
+            pytest.fail(message)  # scripts/test installs it, so under it this is a failure
+        pytest.skip(message)
+    port = free_port()
+    proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model),
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, "llama.cpp server exited"
+        try:
+            return httpx.get(base + "/v1/models", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, 90, "the llama.cpp server")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def endpoint(base: str, **kw: Any) -> Any:
+    data = {"name": "llama", "provider": "openai", "url": base + "/v1", "model": "smollm2",
+            "timeout": "60s", **kw}
+    return Settings(endpoints=[data]).endpoints[0]
+
+
+async def probe(ep: Any, prompt: Prompt) -> Any:
+    async with make_client(ep) as client:
+        return await run_probe(client, ep, prompt)
+
+
+async def test_streamed_answers_pass_their_checks(llama: str) -> None:
+    """Streaming chat probes of a real model get checkable answers and timed tokens."""
+    for prompt in (SUM, CAPITAL):
+        result = await probe(endpoint(llama), prompt)
+        assert result.ok, (result.error, result.text)
+        assert result.check_passed
+        assert result.ttft is not None
+        assert result.ttft > 0
+        assert len(result.itl) == result.content_chunks - 1
+
+
+async def test_streamed_token_count_matches_server_usage(llama: str) -> None:
+    """Tokens counted from the stream equal the server's own usage for the same answer."""
+    streamed = await probe(endpoint(llama), SUM)
+    whole = await probe(endpoint(llama, stream=False), SUM)
+    assert whole.ok
+    assert whole.tokens_from_usage
+    assert streamed.text == whole.text
+    assert streamed.output_tokens == whole.output_tokens
+    assert whole.prompt_tokens is not None
+    assert whole.prompt_tokens > 0
+
+
+async def test_completions_api(llama: str) -> None:
+    """The legacy completions API streams from the real server too."""
+    prompt = Prompt(name="text", text="The capital of France is", max_tokens=8)
+    result = await probe(endpoint(llama, api="completions"), prompt)
+    assert result.ok, result.error
+    assert result.output_tokens == 8
+    assert result.text.strip()

@@ -1,0 +1,104 @@
+"""llmmon's network backend: kernel receive stamps, the DNS phase, TLS over the raw socket."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from llmmon.config import Prompt, Settings
+from llmmon.probe import run_probe
+from llmmon.runtime import make_client
+from llmmon.simulator import SimSettings, Simulator
+from llmmon.transport import StampedStream, TLSStream
+
+PROMPT = Prompt(name="count", text="Count from 1 to 5.")
+
+
+def endpoint(url: str, **kw: object) -> object:
+    data = {"name": "t", "provider": "openai", "url": url, "model": "m", "timeout": "5s", **kw}
+    return Settings(endpoints=[data]).endpoints[0]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = Simulator(SimSettings(ttft=0.02, itl=0.005))
+    yield simulator
+    await simulator.close()
+
+
+async def test_client_uses_the_stamping_backend(sim: Simulator) -> None:
+    """Probe connections are llmmon's stamped streams, with kernel receive stamps."""
+    port = await sim.start()
+    ep = endpoint(f"http://localhost:{port}/v1")
+    async with make_client(ep) as client:  # type: ignore[arg-type]
+        response = await client.post(f"http://localhost:{port}/v1/completions",
+                                     json={"prompt": "hi", "max_tokens": 2})
+        stream = response.extensions["network_stream"]
+        assert isinstance(stream, StampedStream)
+        assert stream.last_rx_ns is not None
+        assert stream.last_tx_ns is not None
+        assert stream.last_tx_ns < stream.last_rx_ns
+        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    assert result.ok
+    assert result.sent_ns is not None
+
+
+async def test_dns_phase_is_timed_for_a_name(sim: Simulator) -> None:
+    """A host name is resolved in its own phase; the connect phase no longer includes it."""
+    port = await sim.start()
+    async with make_client(ep := endpoint(f"http://localhost:{port}/v1")) as client:  # type: ignore[arg-type]
+        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    assert result.ok
+    assert result.phases["dns"] > 0
+    assert result.phases["connect"] > 0
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> tuple[trustme.CA, Path]:
+    authority = trustme.CA()
+    path = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(path))
+    return authority, path
+
+
+async def test_https_probe_over_tls_stream(sim: Simulator, ca: tuple[trustme.CA, Path]) -> None:
+    """An https endpoint trusted through tls_config.ca_file is probed over llmmon's TLS stream."""
+    authority, ca_path = ca
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    port = await sim.start(ssl_context=context)
+    ep = endpoint(f"https://127.0.0.1:{port}/v1", tls_config={"ca_file": str(ca_path)})
+    async with make_client(ep) as client:  # type: ignore[arg-type]
+        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+        response = await client.get(f"https://127.0.0.1:{port}/v1/models")
+        assert isinstance(response.extensions["network_stream"], TLSStream)
+    assert result.ok, result.error
+    assert result.text == "1, 2, 3, 4, 5"
+    assert len(result.itl) == 4
+    assert result.phases["tls"] > 0
+
+
+async def test_untrusted_certificate_is_a_connect_error(sim: Simulator,
+                                                       ca: tuple[trustme.CA, Path]) -> None:
+    """Without the CA, the handshake fails as a connect error, and no request is sent."""
+    authority, _ = ca
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    port = await sim.start(ssl_context=context)
+    ep = endpoint(f"https://127.0.0.1:{port}/v1")
+    async with make_client(ep) as client:  # type: ignore[arg-type]
+        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    assert result.error == "connect"
+    assert sim.requests == 0
+
+
+async def test_unresolvable_host_is_a_connect_error() -> None:
+    """A name that does not resolve fails fast as connect."""
+    ep = endpoint("http://no-such-host.invalid:8000/v1")
+    async with make_client(ep) as client:  # type: ignore[arg-type]
+        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    assert result.error == "connect"
