@@ -17,7 +17,8 @@ import yaml
 
 from llmmon import __version__
 from llmmon.config import ConfigError, Settings, default_config_path, load_settings, parse_listen
-from llmmon.probe import ProbeResult, run_probe
+from llmmon.probe import run_probe
+from llmmon.result import ProbeResult
 
 EXIT_OK, EXIT_PROBE_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("llmmon")
@@ -149,7 +150,7 @@ async def _probe(settings: Settings, only: str | None, count: int, as_json: bool
     failed = False
     if not as_json:
         print(f"{'endpoint':<16} {'prompt':<12} {'result':<12} {'TTFT ms':>9} {'ITL p50':>8} "
-              f"{'ITL p99':>8} {'E2E ms':>9} {'tok/s':>7} {'tokens':>7}")
+              f"{'ITL p99':>8} {'E2E ms':>9} {'tok/s':>7} {'tokens':>7} {'check':>6}")
     for endpoint in endpoints:
         async with make_client(endpoint) as client:
             for i in range(max(1, count)):
@@ -174,6 +175,7 @@ def _row(result: ProbeResult) -> str:
     p50 = statistics.median(itl) if itl else None
     p99 = itl[min(len(itl) - 1, int(len(itl) * 0.99))] if itl else None
     tps = f"{result.tokens_per_second:.1f}" if result.tokens_per_second else "-"
+    check = {True: "pass", False: "fail", None: "-"}[result.check_passed]
     return (f"{result.endpoint:<16} {result.prompt:<12} {result.error or 'ok':<12} "
             f"{ms(result.ttft):>9} {ms(p50):>8} {ms(p99):>8} {ms(result.e2e):>9} {tps:>7} "
-            f"{result.output_tokens or '-':>7}")
+            f"{result.output_tokens or '-':>7} {check:>6}")

@@ -242,3 +242,17 @@ def test_answer_checks_are_counted_per_prompt(
     assert sample(text, "llmmon_probe_checks_total", prompt="capital", result="fail") == 0
     assert (sample(text, "llmmon_probe_errors_total", endpoint="checked",
                    reason="check_failed") or 0) >= 1
+
+
+def test_probe_longer_than_its_interval_counts_skipped_runs(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """A probe still running at its next tick makes that tick a counted skip, not a queue."""
+    simulator_process.configure(ttft=2.5)
+    path = write_config({"endpoints": [_endpoint("slow", simulator_process, timeout="10s")]})
+    daemon = start_daemon("-c", str(path))
+    wait_metric(daemon, "llmmon_scheduler_missed_runs_total", job="probe:slow", timeout=15)
+    wait_metric(daemon, "llmmon_probe_success", endpoint="slow", timeout=15)
+    # a skipped tick is not a job error, and the slow probe itself still succeeds
+    assert sample(daemon.metrics(), "llmmon_scheduler_job_errors_total", job="probe:slow") == 0
