@@ -3,6 +3,7 @@ and the same result however the bytes are split."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -47,7 +48,7 @@ def test_decoders_only_raise_protocol_errors(decoder_cls: Any, data: list[bytes]
     """Whatever arrives, a decoder yields events or a ProtocolError, split-independently."""
     stream = b"".join(data)
     bounds = sorted({c for c in cuts if c <= len(stream)} | {0, len(stream)})
-    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
     whole = run(decoder_cls, [stream])
     split = run(decoder_cls, chunks)
     assert whole[0] == split[0]
@@ -60,7 +61,7 @@ def test_ndjson_lines_do_not_depend_on_chunking(data: bytes, cuts: list[int]) ->
     """The NDJSON splitter gives the same lines however the bytes are split."""
     bounds = sorted({c for c in cuts if c <= len(data)} | {0, len(data)})
     splitter = NDJSONSplitter()
-    lines = [line for a, b in zip(bounds, bounds[1:], strict=False)
+    lines = [line for a, b in itertools.pairwise(bounds)
              for line in splitter.feed(data[a:b])]
     assert lines == NDJSONSplitter().feed(data)
 
