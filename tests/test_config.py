@@ -26,6 +26,13 @@ ENDPOINT = {"name": "local", "provider": "openai", "url": "http://127.0.0.1:8000
             "model": "m"}
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Config tests see only the LLMMON_* variables they set themselves."""
+    for name in [n for n in os.environ if n.startswith("LLMMON_")]:
+        monkeypatch.delenv(name)
+
+
 def load(tmp_path: Path, data: object) -> Settings:
     path = tmp_path / "c.yaml"
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))

@@ -18,7 +18,7 @@ from llmmon.probe import run_probe
 from llmmon.runtime import make_client
 from tests.conftest import free_port, wait_for
 
-LLAMA_DIR = Path(os.environ.get("LLMMON_LLAMA_DIR")
+LLAMA_DIR = Path(os.environ.get("LLMMONTEST_LLAMA_DIR")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
                  / "llmmon-test" / "llama")
 SUM = Prompt.model_validate({"name": "sum", "text": "What is 2 + 3?", "max_tokens": 20,
@@ -32,7 +32,7 @@ def llama() -> Iterator[str]:
     python, model = LLAMA_DIR / "venv/bin/python", LLAMA_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not (python.exists() and model.exists()):
         message = f"no llama.cpp server under {LLAMA_DIR}: run scripts/install-llama"
-        if os.environ.get("LLMMON_TEST_REQUIRE_ALL"):
+        if os.environ.get("LLMMONTEST_REQUIRE_ALL"):
             pytest.fail(message)  # scripts/test installs it, so under it this is a failure
         pytest.skip(message)
     port = free_port()
