@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import httpx
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -93,6 +94,18 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 
 
+def _compiles(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a valid regular expression ({exc.msg})") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -137,7 +150,7 @@ class Expect(StrictModel):
     """What a correct answer looks like; every condition given must hold."""
 
     contains: str | None = Field(default=None, min_length=1)
-    regex: str | None = Field(default=None, min_length=1)
+    regex: Regex | None = None
     equals: str | None = None
     json_: JSONExpect | bool | None = Field(default=None, alias="json")
     number: float | None = None
@@ -145,16 +158,6 @@ class Expect(StrictModel):
     ignore_case: bool = False
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"is not a valid regular expression ({exc.msg})") from None
-        return value
 
     @model_validator(mode="after")
     def _something(self) -> Expect:
@@ -318,9 +321,26 @@ Endpoint = Annotated[
 # --- samplers --------------------------------------------------------------------------
 
 
+class NameFilter(StrictModel):
+    """Which names to report: those matching `include` (all when unset) but not `exclude`."""
+
+    include: Regex | None = None
+    exclude: Regex | None = None
+
+    def admits(self, name: str) -> bool:
+        if self.include is not None and not re.search(self.include, name):
+            return False
+        return self.exclude is None or not re.search(self.exclude, name)
+
+
 class HostSampler(StrictModel):
     enabled: bool = True
     interval: Duration = 5.0
+    # Pseudo filesystems are skipped by type; these filter what is left by mount point.
+    mountpoints: NameFilter = Field(
+        default_factory=lambda: NameFilter(exclude=r"^/(proc|sys|dev|run)($|/)"))
+    devices: NameFilter = Field(default_factory=lambda: NameFilter(exclude=r"^(loop|ram)\d*$"))
+    interfaces: NameFilter = Field(default_factory=lambda: NameFilter(exclude=r"^lo$"))
 
 
 def _auto_or_bool(value: object) -> Literal["auto"] | bool:
@@ -339,8 +359,21 @@ class GPUSampler(StrictModel):
 
 
 class ProcessTarget(StrictModel):
+    """A process to watch, found by exactly one of: a command-line substring, a command-line
+    regular expression, its process name, or a pid file."""
+
     name: Name
-    cmdline: str = Field(min_length=1, max_length=1000)
+    cmdline: str | None = Field(default=None, min_length=1, max_length=1000)
+    cmdline_regex: Regex | None = None
+    process_name: str | None = Field(default=None, min_length=1, max_length=255)
+    pidfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> ProcessTarget:
+        given = [self.cmdline, self.cmdline_regex, self.process_name, self.pidfile]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of cmdline, cmdline_regex, process_name, pidfile")
+        return self
 
 
 class ProcessSampler(StrictModel):

@@ -187,6 +187,56 @@ HOST_MEM_USED = Family("llmmon_host_memory_used_bytes", "gauge", "Memory in use 
 HOST_SWAP_TOTAL = Family("llmmon_host_swap_total_bytes", "gauge", "Swap space.", group="host")
 HOST_SWAP_USED = Family("llmmon_host_swap_used_bytes", "gauge", "Swap in use.", group="host")
 
+_MP, _DEV, _IF = ("mountpoint",), ("device",), ("interface",)
+
+
+def _host(name: str, kind: Kind, help: str, labels: tuple[str, ...] = ()) -> Family:
+    return Family(name, kind, help, labels, group="host")
+
+
+HOST_DISK_TOTAL = _host("llmmon_host_disk_total_bytes", "gauge", "Filesystem size.", _MP)
+HOST_DISK_USED = _host("llmmon_host_disk_used_bytes", "gauge", "Filesystem space in use.", _MP)
+HOST_DISK_AVAIL = _host("llmmon_host_disk_avail_bytes", "gauge",
+                        "Filesystem space available to unprivileged users.", _MP)
+HOST_DISK_READ = _host("llmmon_host_disk_read_bytes_total", "counter", "Bytes read.", _DEV)
+HOST_DISK_WRITTEN = _host("llmmon_host_disk_written_bytes_total", "counter", "Bytes written.",
+                          _DEV)
+HOST_DISK_READS = _host("llmmon_host_disk_reads_completed_total", "counter",
+                        "Read operations completed.", _DEV)
+HOST_DISK_WRITES = _host("llmmon_host_disk_writes_completed_total", "counter",
+                         "Write operations completed.", _DEV)
+HOST_NET_RX = _host("llmmon_host_network_receive_bytes_total", "counter", "Bytes received.", _IF)
+HOST_NET_TX = _host("llmmon_host_network_transmit_bytes_total", "counter", "Bytes sent.", _IF)
+HOST_NET_RX_PACKETS = _host("llmmon_host_network_receive_packets_total", "counter",
+                            "Packets received.", _IF)
+HOST_NET_TX_PACKETS = _host("llmmon_host_network_transmit_packets_total", "counter",
+                            "Packets sent.", _IF)
+HOST_NET_RX_ERRORS = _host("llmmon_host_network_receive_errors_total", "counter",
+                           "Receive errors.", _IF)
+HOST_NET_TX_ERRORS = _host("llmmon_host_network_transmit_errors_total", "counter",
+                           "Transmit errors.", _IF)
+HOST_NET_RX_DROPS = _host("llmmon_host_network_receive_drops_total", "counter",
+                          "Received packets dropped.", _IF)
+HOST_NET_TX_DROPS = _host("llmmon_host_network_transmit_drops_total", "counter",
+                          "Outgoing packets dropped.", _IF)
+CONTAINER_CPU_LIMIT = _host("llmmon_container_cpu_limit_cores", "gauge",
+                            "The cgroup's CPU quota in cores (absent when unlimited).")
+CONTAINER_CPU_USAGE = _host("llmmon_container_cpu_usage_seconds_total", "counter",
+                            "CPU time used by the cgroup.")
+CONTAINER_CPU_PERIODS = _host("llmmon_container_cpu_periods_total", "counter",
+                              "CFS enforcement periods elapsed.")
+CONTAINER_CPU_THROTTLED_PERIODS = _host("llmmon_container_cpu_throttled_periods_total",
+                                        "counter", "CFS periods in which the cgroup was "
+                                        "throttled.")
+CONTAINER_CPU_THROTTLED = _host("llmmon_container_cpu_throttled_seconds_total", "counter",
+                                "Time the cgroup spent throttled.")
+CONTAINER_MEM_LIMIT = _host("llmmon_container_memory_limit_bytes", "gauge",
+                            "The cgroup's memory limit (absent when unlimited).")
+CONTAINER_MEM_USAGE = _host("llmmon_container_memory_usage_bytes", "gauge",
+                            "Memory charged to the cgroup.")
+CONTAINER_OOM = _host("llmmon_container_memory_oom_kills_total", "counter",
+                      "Processes of the cgroup killed by the OOM killer.")
+
 # --- GPU sampler -------------------------------------------------------------------------
 _GPU = ("gpu", "uuid")
 GPU_UP = Family("llmmon_gpu_up", "gauge", "1 if NVML answers for this GPU, 0 if it is lost.",
@@ -208,6 +258,27 @@ GPU_POWER = Family("llmmon_gpu_power_watts", "gauge", "Power draw.", _GPU, group
 GPU_POWER_LIMIT = Family("llmmon_gpu_power_limit_watts", "gauge", "Enforced power limit.",
                          _GPU, group="gpu")
 
+GPU_ENERGY = Family("llmmon_gpu_energy_joules_total", "counter",
+                    "Energy used since the driver loaded.", _GPU, group="gpu")
+GPU_CLOCK = Family("llmmon_gpu_clock_hertz", "gauge", "Current clock, by domain.",
+                   _GPU + ("clock",), group="gpu")
+GPU_FAN = Family("llmmon_gpu_fan_speed_ratio", "gauge", "Fan speed as a share of its maximum.",
+                 _GPU, group="gpu")
+GPU_THROTTLE = Family("llmmon_gpu_throttle_active", "gauge",
+                      "1 while the clocks are held down for this reason.",
+                      _GPU + ("reason",), group="gpu")
+GPU_ECC = Family("llmmon_gpu_ecc_errors_total", "counter",
+                 "Memory ECC errors since the driver loaded.", _GPU + ("type",), group="gpu")
+GPU_PCIE_RX = Family("llmmon_gpu_pcie_rx_bytes_per_second", "gauge",
+                     "PCIe receive throughput over NVML's last 20 ms window.", _GPU, group="gpu")
+GPU_PCIE_TX = Family("llmmon_gpu_pcie_tx_bytes_per_second", "gauge",
+                     "PCIe transmit throughput over NVML's last 20 ms window.", _GPU, group="gpu")
+GPU_MIG = Family("llmmon_gpu_mig_mode_enabled", "gauge", "1 if MIG mode is on.", _GPU,
+                 group="gpu")
+GPU_PROC_MEM = Family("llmmon_gpu_process_memory_used_bytes", "gauge",
+                      "Device memory used by each process on the GPU.",
+                      _GPU + ("pid", "process"), group="gpu")
+
 # --- process sampler ---------------------------------------------------------------------
 PROC_UP = Family("llmmon_target_process_up", "gauge", "1 if a process matches the target.",
                  ("target",), group="process")
@@ -218,6 +289,9 @@ PROC_RSS = Family("llmmon_target_process_resident_memory_bytes", "gauge",
                   "Resident memory of the target process.", ("target",), group="process")
 PROC_THREADS = Family("llmmon_target_process_threads", "gauge", "Threads of the target process.",
                       ("target",), group="process")
+PROC_GPU_MEM = Family("llmmon_target_process_gpu_memory_bytes", "gauge",
+                      "Device memory used by the target process, all GPUs summed.", ("target",),
+                      group="process")
 PROC_FDS = Family("llmmon_target_process_open_fds", "gauge",
                   "Open file descriptors of the target process.", ("target",), group="process")
 

@@ -38,7 +38,7 @@ from llmmon.probe import ProbeResult, run_probe
 from llmmon.samplers import Sampler
 from llmmon.samplers.gpu import GPUSampler
 from llmmon.samplers.host import HostSampler
-from llmmon.samplers.process import ProcessSampler
+from llmmon.samplers.process import GPUMemoryByPid, ProcessSampler
 from llmmon.transport import StampingBackend
 from llmmon.web import WebSecurity, load_web_config
 
@@ -119,6 +119,7 @@ class Runtime:
         )
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llmmon-sampler")
         self._stop = asyncio.Event()
+        self._gpu_memory = GPUMemoryByPid()  # the GPU sampler's per-pid memory, for targets
         self._tasks: set[asyncio.Task[Any]] = set()
         self.web: WebSecurity = load_web_config(settings.web_config_file)
         self.exporter = Exporter(self)
@@ -237,10 +238,11 @@ class Runtime:
     def _apply_samplers(self, settings: Settings) -> None:
         cfg = settings.samplers
         wanted: dict[str, tuple[bool, float, Any]] = {
-            "host": (cfg.host.enabled, cfg.host.interval, HostSampler),
-            "gpu": (cfg.gpu.enabled is not False, cfg.gpu.interval, GPUSampler),
+            "host": (cfg.host.enabled, cfg.host.interval, lambda: HostSampler(cfg.host)),
+            "gpu": (cfg.gpu.enabled is not False, cfg.gpu.interval,
+                    lambda: GPUSampler(process_memory=self._gpu_memory)),
             "process": (cfg.process.enabled and bool(cfg.process.targets), cfg.process.interval,
-                        lambda: ProcessSampler(cfg.process.targets)),
+                        lambda: ProcessSampler(cfg.process.targets, self._gpu_memory)),
         }
         old = self.settings.samplers if self.settings is not settings else None
         for name, (enabled, interval, factory) in wanted.items():

@@ -21,6 +21,15 @@ class FakeGPU:
     temperature: int = 55
     power_mw: int = 250_000
     power_limit_mw: int = 700_000
+    energy_mj: int = 123_456_789
+    sm_mhz: int = 1980
+    mem_mhz: int = 2619
+    fan_percent: int = 30
+    throttle_mask: int = 0x4 | 0x20  # sw_power_cap and sw_thermal_slowdown
+    ecc: tuple[int, int] = (3, 0)  # corrected, uncorrected
+    pcie_kib: tuple[int, int] = (1000, 2000)  # tx, rx KiB/s
+    mig: tuple[int, int] = (0, 0)  # current, pending
+    processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, bytes)
     unsupported: set[str] = field(default_factory=set)  # function names answering NotSupported
     lost: bool = False
 
@@ -30,14 +39,14 @@ class FakeNVML:
         self.gpus = gpus
         self.library, self.driver = library, driver
         self.initialised = False
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, int]] = []  # (function, GPU index) of every device call
         self.module = self._build()
 
     def _raise(self, code: int) -> None:
         raise real.NVMLError(code)
 
     def _gpu(self, fn: str, handle: int) -> FakeGPU:
-        self.calls.append(fn)
+        self.calls.append((fn, handle))
         if not self.initialised:
             self._raise(real.NVML_ERROR_UNINITIALIZED)
         gpu = self.gpus[handle]
@@ -81,7 +90,24 @@ class FakeNVML:
             "nvmlDeviceGetTemperature": lambda g: g.temperature,
             "nvmlDeviceGetPowerUsage": lambda g: g.power_mw,
             "nvmlDeviceGetEnforcedPowerLimit": lambda g: g.power_limit_mw,
+            "nvmlDeviceGetTotalEnergyConsumption": lambda g: g.energy_mj,
+            "nvmlDeviceGetFanSpeed": lambda g: g.fan_percent,
+            "nvmlDeviceGetMigMode": lambda g: list(g.mig),
+            "nvmlDeviceGetCurrentClocksEventReasons": lambda g: g.throttle_mask,
+            "nvmlDeviceGetComputeRunningProcesses": lambda g: [
+                types.SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in g.processes],
         }
+        with_arg = {
+            "nvmlDeviceGetClockInfo": lambda g, d: {real.NVML_CLOCK_SM: g.sm_mhz,
+                                                    real.NVML_CLOCK_MEM: g.mem_mhz}[d],
+            "nvmlDeviceGetTotalEccErrors": lambda g, kind, counter: g.ecc[kind],
+            "nvmlDeviceGetPcieThroughput": lambda g, d: g.pcie_kib[d],
+        }
+        for fn, read2 in with_arg.items():
+            setattr(mod, fn, self._getter2(fn, read2))
         for fn, read in fns.items():
             setattr(mod, fn, getter(fn, read))
         return mod
+
+    def _getter2(self, fn: str, read: Any) -> Any:
+        return lambda handle, *args: read(self._gpu(fn, handle), *args)

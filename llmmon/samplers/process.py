@@ -1,12 +1,15 @@
-"""The model server's own process (and any other configured targets), found by command line.
+"""The model server's own process (and any other configured targets).
 
-Once a target's process is found it is kept, so a tick costs a few /proc reads; the full
-process scan runs again only when that process has gone (a restart gives a new pid).
+A target is found by a command-line substring or regular expression, its process name, or a
+pid file. Once found, its ``psutil.Process`` is kept, so a tick costs a few /proc reads; the
+full process scan runs again only when that process has gone (a restart gives a new pid).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 
 import psutil
 
@@ -15,12 +18,32 @@ from llmmon.config import ProcessTarget
 from llmmon.metrics import Reading
 
 
+class GPUMemoryByPid:
+    """Device memory per pid, written by the GPU sampler and read by the process sampler,
+    so NVML has one owner."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: dict[int, float] = {}
+
+    def replace(self, used: dict[int, float]) -> None:
+        with self._lock:
+            self._used = used
+
+    def get(self, pid: int) -> float | None:
+        with self._lock:
+            return self._used.get(pid)
+
+
 class ProcessSampler:
     name = "process"
 
-    def __init__(self, targets: list[ProcessTarget]) -> None:
+    def __init__(self, targets: list[ProcessTarget], gpu_memory: GPUMemoryByPid | None = None
+                 ) -> None:
         self._targets = targets
+        self._gpu_memory = gpu_memory
         self._found: dict[str, psutil.Process] = {}
+        self._regexes = {t.name: re.compile(t.cmdline_regex) for t in targets if t.cmdline_regex}
 
     def sample(self) -> list[Reading] | None:
         if not self._targets:
@@ -31,6 +54,10 @@ class ProcessSampler:
             values = _read(proc, target.name) if proc is not None else None
             if values is None:
                 self._found.pop(target.name, None)
+            elif self._gpu_memory is not None and proc is not None:
+                used = self._gpu_memory.get(proc.pid)
+                if used is not None:
+                    values.append((m.PROC_GPU_MEM, (target.name,), used))
             readings.append((m.PROC_UP, (target.name,), 0.0 if values is None else 1.0))
             readings += values or []
         return readings
@@ -40,11 +67,29 @@ class ProcessSampler:
         if proc is not None and proc.is_running():
             return proc
         self._found.pop(target.name, None)
+        proc = self._from_pidfile(target) if target.pidfile else self._scan(target)
+        if proc is not None:
+            self._found[target.name] = proc
+        return proc
+
+    def _from_pidfile(self, target: ProcessTarget) -> psutil.Process | None:
+        assert target.pidfile is not None
+        try:
+            return psutil.Process(int(target.pidfile.read_text().split()[0]))
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return None  # no file yet, garbage in it, or a stale pid
+
+    def _scan(self, target: ProcessTarget) -> psutil.Process | None:
         me = os.getpid()
-        for candidate in psutil.process_iter(["cmdline"]):
+        regex = self._regexes.get(target.name)
+        for candidate in psutil.process_iter(["cmdline", "name"]):
+            if candidate.pid == me:
+                continue
             cmdline = " ".join(candidate.info.get("cmdline") or ())
-            if candidate.pid != me and target.cmdline in cmdline:
-                self._found[target.name] = candidate
+            if ((target.cmdline is not None and target.cmdline in cmdline)
+                    or (regex is not None and regex.search(cmdline))
+                    or (target.process_name is not None
+                        and candidate.info.get("name") == target.process_name)):
                 return candidate
         return None
 
@@ -68,5 +113,5 @@ def _read(proc: psutil.Process, name: str) -> list[Reading] | None:
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
-        pass
+        pass  # keep what was readable before the refusal
     return readings
