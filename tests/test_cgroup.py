@@ -75,7 +75,8 @@ V1 = {
     "cg/cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "50000\n",
     "cg/cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
     "cg/cpu,cpuacct/docker/abc/cpuacct.usage": "7000000000\n",
-    "cg/cpu,cpuacct/docker/abc/cpu.stat": "nr_periods 10\nnr_throttled 3\nthrottled_time 90000000\n",
+    "cg/cpu,cpuacct/docker/abc/cpu.stat":
+        "nr_periods 10\nnr_throttled 3\nthrottled_time 90000000\n",
 }
 
 

@@ -55,9 +55,10 @@ def test_found_by_pidfile_and_by_name(child: subprocess.Popen[bytes], tmp_path: 
     """A pid file names the process; a bad pid file means down, not an error."""
     pidfile = tmp_path / "server.pid"
     pidfile.write_text(f"{child.pid}\n")
+    name = psutil.Process(child.pid).name()
     sampler = ProcessSampler([ProcessTarget(name="t", pidfile=pidfile),
                               ProcessTarget(name="bad", pidfile=tmp_path / "missing.pid"),
-                              ProcessTarget(name="n", process_name=psutil.Process(child.pid).name())])
+                              ProcessTarget(name="n", process_name=name)])
     readings = sampler.sample()
     assert reading(readings, m.PROC_UP) == 1.0
     assert reading(readings, m.PROC_UP, "bad") == 0.0
