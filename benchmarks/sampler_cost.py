@@ -18,11 +18,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmmon.config import ProcessTarget  # noqa: E402
-from llmmon.samplers.gpu import GPUSampler  # noqa: E402
-from llmmon.samplers.host import HostSampler  # noqa: E402
-from llmmon.samplers.process import ProcessSampler  # noqa: E402
-from tests.fake_nvml import FakeGPU, FakeNVML  # noqa: E402
+from llmmon.config import ProcessTarget
+from llmmon.samplers.gpu import GPUSampler
+from llmmon.samplers.host import HostSampler
+from llmmon.samplers.process import ProcessSampler
+from tests.fake_nvml import FakeGPU, FakeNVML
 
 
 def cost(sampler: Any, ticks: int) -> tuple[float, float]:
