@@ -22,7 +22,7 @@ from llmmon.config import ProcessTarget
 from llmmon.samplers.gpu import GPUSampler
 from llmmon.samplers.host import HostSampler
 from llmmon.samplers.process import ProcessSampler
-from tests.fake_nvml import FakeGPU, FakeNVML
+from llmmon.simnvml import FakeGPU, FakeNVML
 
 
 def cost(sampler: Any, ticks: int) -> tuple[float, float]:

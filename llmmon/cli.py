@@ -111,19 +111,19 @@ def _run(settings: Settings, path: Path | None, demo: bool) -> int:
     _setup_logging(settings.log_level)
 
     async def run() -> int:
-        from llmmon.runtime import Runtime, demo_endpoint
+        from llmmon.runtime import Runtime
 
-        simulator = None
-        extra = []
+        simulator, adjust, nvml = None, None, None
         if demo:
+            from llmmon.demo import demo_adjuster, demo_gpus
             from llmmon.simulator import Simulator
 
             simulator = Simulator()
             port = await simulator.start("127.0.0.1", 0)
             log.info("demo: simulated endpoint at http://127.0.0.1:%d/v1", port)
-            extra.append(demo_endpoint(port))
+            adjust, nvml = demo_adjuster(port), demo_gpus()
         try:
-            runtime = Runtime(settings, path, extra_endpoints=extra)
+            runtime = Runtime(settings, path, adjust=adjust, nvml=nvml)
             return await runtime.run()
         finally:
             if simulator is not None:

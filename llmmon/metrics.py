@@ -57,7 +57,8 @@ HTTP_PHASES = ("dns", "connect", "tls", "send", "wait")
 SKIP_REASONS = ("budget", "retry_after")
 CHECK_RESULTS = ("pass", "fail")
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
-LOAD_QUANTILES = ("0.5", "0.99")
+# `quantile` is reserved for summaries; the load probe's TTFT percentiles are plain gauges.
+LOAD_PERCENTILES = ("p50", "p99")
 
 _SCHEDULE = "Measured by llmmon's synthetic probes on its own schedule, not from user traffic."
 
@@ -142,7 +143,7 @@ LOAD_CONCURRENCY = _probe("llmmon_load_concurrency", "gauge",
 LOAD_ERRORS = _probe("llmmon_load_error_ratio", "gauge",
                      "Last load probe: share of its requests that failed.")
 LOAD_TTFT = _probe("llmmon_load_time_to_first_token_seconds", "gauge",
-                   "Last load probe: TTFT quantiles across its requests.", ("quantile",))
+                   "Last load probe: TTFT percentiles across its requests.", ("percentile",))
 LOAD_DURATION = _probe("llmmon_load_duration_seconds", "gauge",
                        "Last load probe: wall time of the whole burst.")
 LOAD_LAST = _probe("llmmon_load_last_run_timestamp_seconds", "gauge",
@@ -418,9 +419,9 @@ class Metrics:
         self.gauge(LOAD_ERRORS).labels(*labels).set(load.error_ratio)
         self.gauge(LOAD_DURATION).labels(*labels).set(load.duration)
         self.gauge(LOAD_LAST).labels(*labels).set(load.finished_unix)
-        for quantile, value in zip(LOAD_QUANTILES, load.ttft_quantiles, strict=True):
+        for percentile, value in zip(LOAD_PERCENTILES, load.ttft_quantiles, strict=True):
             if value is not None:
-                self.gauge(LOAD_TTFT).labels(*labels, quantile).set(value)
+                self.gauge(LOAD_TTFT).labels(*labels, percentile).set(value)
 
     def record_probe(self, labels: tuple[str, str, str], result: ProbeResult) -> None:
         self.counter(PROBE_REQUESTS).labels(*labels, result.error or "success").inc()
@@ -470,7 +471,7 @@ def _label_values(family: Family, prompts: list[str]) -> list[tuple[str, ...]]:
     if family is PROBE_CHECKS:
         return [(p, r) for p in prompts for r in CHECK_RESULTS]
     fixed = {("reason",): ERROR_REASONS, ("phase",): HTTP_PHASES, ("kind",): RATELIMIT_KINDS,
-             ("quantile",): LOAD_QUANTILES, ("outcome",): ("success", *ERROR_REASONS)}
+             ("percentile",): LOAD_PERCENTILES, ("outcome",): ("success", *ERROR_REASONS)}
     if extra in fixed:
         return [(v,) for v in fixed[extra]]
     return [()]

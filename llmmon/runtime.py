@@ -10,11 +10,12 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from llmmon import metrics as m
-from llmmon.config import ConfigError, EndpointBase, OpenAIEndpoint, Settings, load_settings
+from llmmon.config import ConfigError, EndpointBase, Settings, load_settings
 from llmmon.cost import DailySpend
 from llmmon.exporter import Exporter
 from llmmon.load import run_load
@@ -103,11 +104,16 @@ def make_client(endpoint: EndpointBase, connections: int = 4) -> httpx.AsyncClie
 
 class Runtime:
     def __init__(self, settings: Settings, config_path: Path | None, *,
-                 extra_endpoints: Sequence[EndpointBase] = (),
-                 registry: CollectorRegistry | None = None) -> None:
+                 adjust: Callable[[Settings], None] | None = None,
+                 registry: CollectorRegistry | None = None, nvml: ModuleType | None = None
+                 ) -> None:
+        # `adjust` amends every loaded config, the first and each reload (the demo adds its
+        # endpoint and process target this way).
+        self._adjust = adjust or (lambda _: None)
+        self._adjust(settings)
         self.settings = settings
         self.config_path = config_path
-        self.extra_endpoints = list(extra_endpoints)
+        self._nvml = nvml  # None: the real pynvml
         self.metrics = Metrics(registry or CollectorRegistry(auto_describe=True))
         self.endpoints: dict[str, EndpointState] = {}
         self.samplers: dict[str, SamplerState] = {}
@@ -183,6 +189,7 @@ class Runtime:
         try:
             settings = await asyncio.to_thread(load_settings, self.config_path)
             web = await asyncio.to_thread(load_web_config, settings.web_config_file)
+            self._adjust(settings)
         except ConfigError as exc:
             self._set_reload_status(False)
             for problem in exc.problems:
@@ -204,7 +211,7 @@ class Runtime:
         self.metrics.gauge(m.RELOAD_TIME).set(time.time())
 
     def _apply(self, settings: Settings) -> None:
-        wanted = {e.name: e for e in [*settings.endpoints, *self.extra_endpoints]}
+        wanted = {e.name: e for e in settings.endpoints}
         for name, state in list(self.endpoints.items()):
             if wanted.get(name) != state.config:
                 self._remove_endpoint(name)
@@ -240,7 +247,7 @@ class Runtime:
         wanted: dict[str, tuple[bool, float, Any]] = {
             "host": (cfg.host.enabled, cfg.host.interval, lambda: HostSampler(cfg.host)),
             "gpu": (cfg.gpu.enabled is not False, cfg.gpu.interval,
-                    lambda: GPUSampler(process_memory=self._gpu_memory)),
+                    lambda: GPUSampler(self._nvml, process_memory=self._gpu_memory)),
             "process": (cfg.process.enabled and bool(cfg.process.targets), cfg.process.interval,
                         lambda: ProcessSampler(cfg.process.targets, self._gpu_memory)),
         }
@@ -374,8 +381,3 @@ async def _retire(state: EndpointState) -> None:
     if state.task is not None and not state.task.done():
         await asyncio.wait([state.task], timeout=state.config.timeout + DEADLINE_GRACE)
     await state.client.aclose()
-
-
-def demo_endpoint(port: int) -> OpenAIEndpoint:
-    return OpenAIEndpoint(name="demo", provider="openai", url=f"http://127.0.0.1:{port}/v1",
-                          model="llmmon-sim", interval=5.0, timeout=10.0, max_tokens=20)

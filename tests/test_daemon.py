@@ -54,7 +54,10 @@ def test_exposition_passes_promtool(start_daemon: Callable[..., Daemon]) -> None
     promtool = shutil.which("promtool")
     assert promtool, "promtool is required: scripts/test installs it (Debian package prometheus)"
     daemon = start_daemon("--demo")
-    wait_metric(daemon, "llmmon_probe_time_to_first_token_seconds_count", endpoint="demo")
+    # every kind of family present: probes, the load probe, (scripted) GPUs, a process
+    wait_metric(daemon, "llmmon_load_last_run_timestamp_seconds", endpoint="demo")
+    wait_metric(daemon, "llmmon_gpu_up", gpu="0")
+    wait_metric(daemon, "llmmon_target_process_up", target="demo-server")
     checked = subprocess.run([promtool, "check", "metrics"], input=daemon.metrics(),
                              capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stdout + checked.stderr

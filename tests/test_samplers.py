@@ -14,7 +14,7 @@ from llmmon.metrics import Family, Reading
 from llmmon.samplers.gpu import GPUSampler
 from llmmon.samplers.host import HostSampler
 from llmmon.samplers.process import GPUMemoryByPid
-from tests.fake_nvml import FakeGPU, FakeNVML
+from llmmon.simnvml import FakeGPU, FakeNVML
 
 
 def values(readings: list[Reading] | None, family: Family) -> dict[tuple[str, ...], float]:

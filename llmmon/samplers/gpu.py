@@ -32,7 +32,7 @@ THROTTLE_REASONS = {
 }
 
 
-def _import_nvml() -> ModuleType | None:
+def import_nvml() -> ModuleType | None:
     try:
         import pynvml
     except ImportError:
@@ -46,7 +46,7 @@ class GPUSampler:
 
     def __init__(self, nvml: ModuleType | None = None, clock: Callable[[], float] = time.monotonic,
                  process_memory: GPUMemoryByPid | None = None) -> None:
-        self._nvml = nvml if nvml is not None else _import_nvml()
+        self._nvml = nvml if nvml is not None else import_nvml()
         self._clock = clock
         self._process_memory = process_memory
         self._initialised = False

@@ -1,8 +1,14 @@
 """A stand-in for the ``pynvml`` module, at its boundary: the real module's exception classes
-and constants, fake devices behind the same function names and return shapes."""
+and constants, simulated devices behind the same function names and return shapes.
+
+The tests script per-field NotSupported answers, lost GPUs and missing drivers with it, and
+``llmmon run --demo`` uses ``ScriptedNVML`` when the machine has no NVIDIA driver, so every
+GPU panel of the dashboards has data to show."""
 
 from __future__ import annotations
 
+import math
+import time
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,3 +117,34 @@ class FakeNVML:
 
     def _getter2(self, fn: str, read: Any) -> Any:
         return lambda handle, *args: read(self._gpu(fn, handle), *args)
+
+
+class ScriptedNVML(FakeNVML):
+    """GPUs whose readings drift with time (a slow sine per GPU), for the demo."""
+
+    def __init__(self, gpus: int = 2, pids: list[int] | None = None) -> None:
+        super().__init__([FakeGPU(uuid=f"GPU-5e1f0000-0000-4000-8000-00000000000{i}",
+                                  processes=[(pid, 6 << 30) for pid in pids or []])
+                          for i in range(gpus)])
+        self._start = time.monotonic()
+        inner: Any = self.module.nvmlDeviceGetCount
+
+        def device_count() -> int:  # called once per sampler tick: move the readings along
+            self._tick()
+            return int(inner())
+
+        self.module.nvmlDeviceGetCount = device_count  # type: ignore[attr-defined]
+
+    def _tick(self) -> None:
+        t = time.monotonic() - self._start
+        for i, gpu in enumerate(self.gpus):
+            wave = (math.sin(t / 60 + i) + 1) / 2  # 0..1 over about six minutes
+            gpu.util = int(40 + 55 * wave)
+            gpu.mem_util = int(20 + 40 * wave)
+            gpu.mem_used = int((30 + 40 * wave) * (1 << 30))
+            gpu.temperature = int(45 + 35 * wave)
+            gpu.power_mw = int(150_000 + 500_000 * wave)
+            gpu.energy_mj += int(gpu.power_mw * 5)  # about a 5 s tick's worth
+            gpu.sm_mhz = int(1980 - 400 * wave)
+            gpu.throttle_mask = 0x4 if wave > 0.8 else 0
+            gpu.fan_percent = int(30 + 60 * wave)
