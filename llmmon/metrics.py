@@ -162,10 +162,10 @@ SAMPLER_DURATION = Family("llmmon_sampler_duration_seconds", "gauge",
                           "Wall time of the sampler's last run.", ("sampler",))
 MISSED_RUNS = Family("llmmon_scheduler_missed_runs_total", "counter",
                      "Scheduled runs skipped because the previous run of the job was still "
-                     "going, or started too late.", ("job",))
+                     "going, or started too late.", ("task",))
 JOB_ERRORS = Family("llmmon_scheduler_job_errors_total", "counter",
                     "Job runs that raised or hit their hard deadline (a bug or a hang, "
-                    "never an endpoint error).", ("job",))
+                    "never an endpoint error).", ("task",))
 RELOAD_OK = Family("llmmon_config_last_reload_successful", "gauge",
                    "1 if the last configuration load succeeded.")
 RELOAD_TIME = Family("llmmon_config_last_reload_timestamp_seconds", "gauge",

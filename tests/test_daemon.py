@@ -255,7 +255,7 @@ def test_probe_longer_than_its_interval_counts_skipped_runs(
     simulator_process.configure(ttft=2.5)
     path = write_config({"endpoints": [_endpoint("slow", simulator_process, timeout="10s")]})
     daemon = start_daemon("-c", str(path))
-    wait_metric(daemon, "llmmon_scheduler_missed_runs_total", job="probe:slow", timeout=15)
+    wait_metric(daemon, "llmmon_scheduler_missed_runs_total", task="probe:slow", timeout=15)
     wait_metric(daemon, "llmmon_probe_success", endpoint="slow", timeout=15)
     # a skipped tick is not a job error, and the slow probe itself still succeeds
-    assert sample(daemon.metrics(), "llmmon_scheduler_job_errors_total", job="probe:slow") == 0
+    assert sample(daemon.metrics(), "llmmon_scheduler_job_errors_total", task="probe:slow") == 0

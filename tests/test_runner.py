@@ -63,7 +63,7 @@ async def test_failing_sampler_is_isolated() -> None:
     get = registry.get_sample_value
     assert get("llmmon_sampler_success", {"sampler": "broken"}) == 0
     assert get("llmmon_sampler_success", {"sampler": "fine"}) == 1
-    assert get("llmmon_scheduler_job_errors_total", {"job": "sampler:broken"}) == 1
+    assert get("llmmon_scheduler_job_errors_total", {"task": "sampler:broken"}) == 1
     assert get("llmmon_host_load1") == 1.5
     await rt.shutdown()
 
@@ -83,6 +83,6 @@ async def test_hung_sampler_is_not_called_again_while_stuck(
     get = registry.get_sample_value
     assert hung.calls == 1
     assert get("llmmon_sampler_success", {"sampler": "hung"}) == 0
-    assert get("llmmon_scheduler_missed_runs_total", {"job": "sampler:hung"}) == 1
-    assert get("llmmon_scheduler_job_errors_total", {"job": "sampler:hung"}) == 1
+    assert get("llmmon_scheduler_missed_runs_total", {"task": "sampler:hung"}) == 1
+    assert get("llmmon_scheduler_job_errors_total", {"task": "sampler:hung"}) == 1
     await rt.shutdown()
