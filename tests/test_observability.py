@@ -59,7 +59,8 @@ def test_every_alert_has_severity_annotations_and_a_unit_test() -> None:
 
 def test_alertmanager_example_passes_amtool() -> None:
     """The example Alertmanager config is valid."""
-    checked = run(tool("amtool"), "check-config", str(ROOT / "deploy/alertmanager/alertmanager.yml"))
+    config = ROOT / "deploy/alertmanager/alertmanager.yml"
+    checked = run(tool("amtool"), "check-config", str(config))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -149,7 +150,8 @@ def stack(tmp_path: Path, start_daemon: Callable[..., Daemon]
     }))
     procs = [
         subprocess.Popen([tool("prometheus-alertmanager"), f"--config.file={tmp_path}/am.yml",
-                          f"--storage.path={tmp_path}/am", f"--web.listen-address=127.0.0.1:{am_port}",
+                          f"--storage.path={tmp_path}/am",
+                          f"--web.listen-address=127.0.0.1:{am_port}",
                           "--cluster.listen-address="],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([tool("prometheus"), f"--config.file={tmp_path}/prometheus.yml",
