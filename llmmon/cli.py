@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "check-config":
         return _check_config(path, settings)
+    if args.command == "healthcheck":
+        return _healthcheck(settings)
     if args.command == "probe":
         return asyncio.run(_probe(settings, args.endpoint, args.count, args.json))
     return _run(settings, path, args.demo)
@@ -75,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--endpoint", help="only this endpoint")
     probe.add_argument("--count", type=int, default=1, help="probes per endpoint (default 1)")
     probe.add_argument("--json", action="store_true", help="one JSON object per probe")
+    health = sub.add_parser("healthcheck", help="exit 0 if the local daemon's /healthz answers "
+                            "(for a container HEALTHCHECK; needs no curl)")
+    with_config(health)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -96,6 +101,27 @@ def _check_config(path: Path | None, settings: Settings) -> int:
     print(f"# {path}: valid. Effective configuration (API keys are never shown):")
     print(yaml.safe_dump(settings.dump(), sort_keys=False), end="")
     return EXIT_OK
+
+
+def _healthcheck(settings: Settings) -> int:
+    import httpx
+
+    from llmmon.web import load_web_config
+
+    host, port = parse_listen(settings.listen)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        tls = load_web_config(settings.web_config_file).ssl_context is not None
+    except ConfigError:
+        return EXIT_PROBE_FAILED
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+    try:
+        # Loopback to our own process: the certificate is for the service name, not for this.
+        ok = httpx.get(url, timeout=4, verify=False).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return EXIT_OK if ok else EXIT_PROBE_FAILED
 
 
 def _setup_logging(level: str) -> None:
