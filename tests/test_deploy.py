@@ -77,7 +77,8 @@ def test_llmmon_is_a_hardened_native_sidecar() -> None:
     assert security["seccompProfile"]["type"] == "RuntimeDefault"
     assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert sidecar["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert sidecar["resources"]["limits"] and sidecar["resources"]["requests"]
+    assert sidecar["resources"]["limits"]
+    assert sidecar["resources"]["requests"]
     mounts = {m["mountPath"] for m in sidecar["volumeMounts"]}
     assert {"/etc/llmmon", "/run/secrets/llmmon", "/tmp"} <= mounts
 
