@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -146,28 +147,54 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: P
         await response.aclose()
 
 
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        body += chunk
-        if len(body) > max_bytes:
+async def _chunks(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, decompressed if the server compressed it despite our asking
+    for identity, and never more than ``max_bytes`` of decoded bytes: a gzip bomb stops at
+    the cap without being inflated."""
+    inflate = _decompressor(response.headers.get("content-encoding", ""))
+    total = 0
+    async for raw in response.aiter_raw():
+        data = inflate(raw, max_bytes - total + 1) if inflate else raw
+        total += len(data)
+        if total > max_bytes:
             raise _TooLarge
-    return bytes(body)
+        yield data
+
+
+def _decompressor(encoding: str) -> Callable[[bytes, int], bytes] | None:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ProtocolError("unsupported content encoding")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS)
+
+    def inflate(data: bytes, limit: int) -> bytes:
+        try:
+            out = inflater.decompress(data, limit)
+        except zlib.error:
+            raise ProtocolError("corrupt compressed body") from None
+        if inflater.unconsumed_tail:
+            raise _TooLarge  # more would come out than the cap allows
+        return out
+
+    return inflate
+
+
+async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    return b"".join([chunk async for chunk in _chunks(response, max_bytes)])
 
 
 async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result: ProbeResult,
                        trace: _Trace, max_bytes: int) -> None:
-    clock, received, stream = trace.clock, 0, trace.stream
+    clock, stream = trace.clock, trace.stream
     stamped = getattr(stream, "last_rx_ns", None) is not None
     sent = getattr(stream, "last_tx_ns", None) or trace.at.get("http11.send_request_body.complete")
     timing = StreamTiming(sent)
     result.sent_ns = sent
-    async for chunk in response.aiter_raw():
+    async for chunk in _chunks(response, max_bytes):
         # before any parsing: the kernel's receive stamp where there is one, else now
         at = stream.last_rx_ns if stamped else clock()
-        received += len(chunk)
-        if received > max_bytes:
-            raise _TooLarge
         apply_events(result, decoder.feed(chunk), at, timing)
     decoder.finish()
     if not result.tokens_from_usage:
