@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import html
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.exposition import choose_encoder
 
 from llmmon import __version__
+from llmmon import metrics as m
 from llmmon.httpserver import HTTPServer, Request, Response, text
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class Exporter:
         return text(404, "not found\n")
 
     async def _metrics(self, request: Request) -> Response:
+        self.runtime.metrics.gauge(m.ASYNC_TASKS).set(len(asyncio.all_tasks()))
+        self.runtime.metrics.gauge(m.THREADS).set(threading.active_count())
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         compress = "gzip" in request.headers.get("accept-encoding", "")
         key = (content_type, compress)

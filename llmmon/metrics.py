@@ -166,6 +166,9 @@ MISSED_RUNS = Family("llmmon_scheduler_missed_runs_total", "counter",
 JOB_ERRORS = Family("llmmon_scheduler_job_errors_total", "counter",
                     "Job runs that raised or hit their hard deadline (a bug or a hang, "
                     "never an endpoint error).", ("task",))
+ASYNC_TASKS = Family("llmmon_asyncio_tasks", "gauge",
+                     "asyncio tasks alive when /metrics was served (a leak grows this).")
+THREADS = Family("llmmon_threads", "gauge", "Python threads alive when /metrics was served.")
 RELOAD_OK = Family("llmmon_config_last_reload_successful", "gauge",
                    "1 if the last configuration load succeeded.")
 RELOAD_TIME = Family("llmmon_config_last_reload_timestamp_seconds", "gauge",
