@@ -136,16 +136,16 @@ def main() -> int:
     return verdict(samples, failed_scrapes, code)
 
 
-def wait_ready(url: str, timeout: float = 30) -> None:
+def wait_ready(url: str, path: str = "/readyz", timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+            if httpx.get(url + path, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise SystemExit("llmmon did not become ready")
+    raise SystemExit(f"{url} did not become ready")
 
 
 def verdict(samples: list[dict[str, float]], failed_scrapes: int, code: int) -> int:

@@ -68,16 +68,17 @@ class Exporter:
     async def _metrics(self, request: Request) -> Response:
         self.runtime.metrics.gauge(m.ASYNC_TASKS).set(len(asyncio.all_tasks()))
         self.runtime.metrics.gauge(m.THREADS).set(threading.active_count())
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        _, content_type = choose_encoder(request.headers.get("accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
         compress = "gzip" in request.headers.get("accept-encoding", "")
         key = (content_type, compress)
         future = self._renders.get(key)
         if future is None:
             loop = asyncio.get_running_loop()
-            registry = self.runtime.metrics.registry
+            metrics = self.runtime.metrics
 
             def render() -> bytes:
-                body: bytes = encoder(registry)
+                body = metrics.exposition(openmetrics)
                 return gzip.compress(body, compresslevel=1) if compress else body
 
             future = loop.run_in_executor(self._render_pool, render)

@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
-    Gauge,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
-    disable_created_metrics,
+    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
 from llmmon import __version__
+from llmmon.exposition import FamiliesCollector, LiveFamily
 
 if TYPE_CHECKING:
     from llmmon.load import LoadResult
@@ -343,39 +342,46 @@ def _empty(family: Family) -> GaugeMetricFamily | CounterMetricFamily:
 
 
 class Metrics:
-    """The live metric objects of one daemon, on the registry it is given."""
+    """The live metrics of one daemon.
+
+    ``registry`` (injected) holds everything, for tests and reference encoders; /metrics is
+    rendered by ``exposition()``: the live families from their cached lines, then the
+    collectors of ``base`` (samplers' snapshots, process_*, python_*) by prometheus-client.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        # `_created` series double the exposition, and Prometheus ignores them in the text
-        # format; prometheus-client only offers a process-wide switch.
-        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry
+        self.base = CollectorRegistry(auto_describe=True)
         self.snapshots = SnapshotCollector()
+        self.base.register(self.snapshots)
         registry.register(self.snapshots)
         # llmmon's own footprint: process_* (RSS, CPU, fds) and python_* families.
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
-        self._live: dict[Family, Counter | Gauge | Histogram] = {}
-        for family in ALL_FAMILIES:
-            if family not in SAMPLED_FAMILIES:
-                self._live[family] = _create(family, registry)
+        for make in (ProcessCollector, PlatformCollector, GCCollector):
+            collector = make(registry=self.base)
+            registry.register(collector)
+        self._live = {f: LiveFamily(f) for f in ALL_FAMILIES if f not in SAMPLED_FAMILIES}
+        registry.register(FamiliesCollector(self._live.values()))
         self.gauge(BUILD_INFO).labels(__version__, platform.python_version()).set(1)
 
-    def gauge(self, family: Family) -> Gauge:
-        metric = self._live[family]
-        assert isinstance(metric, Gauge)
-        return metric
+    def gauge(self, family: Family) -> LiveFamily:
+        assert family.kind == "gauge"
+        return self._live[family]
 
-    def counter(self, family: Family) -> Counter:
-        metric = self._live[family]
-        assert isinstance(metric, Counter)
-        return metric
+    def counter(self, family: Family) -> LiveFamily:
+        assert family.kind == "counter"
+        return self._live[family]
 
-    def histogram(self, family: Family) -> Histogram:
-        metric = self._live[family]
-        assert isinstance(metric, Histogram)
-        return metric
+    def histogram(self, family: Family) -> LiveFamily:
+        assert family.kind == "histogram"
+        return self._live[family]
+
+    def exposition(self, openmetrics: bool) -> bytes:
+        """/metrics in the text format, or OpenMetrics (whose `# EOF` the base encoder ends
+        with, so llmmon's families come first)."""
+        parts = [part for family in self._live.values() for part in family.render(openmetrics)]
+        encode = generate_openmetrics if openmetrics else generate_latest
+        rest: bytes = encode(self.base)
+        return b"".join(parts) + rest
 
     # --- endpoints -----------------------------------------------------------------------
 
@@ -478,15 +484,6 @@ def _label_values(family: Family, prompts: list[str]) -> list[tuple[str, ...]]:
     if extra in fixed:
         return [(v,) for v in fixed[extra]]
     return [()]
-
-
-def _create(family: Family, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
-    if family.kind == "histogram":
-        return Histogram(family.name, family.help, family.labels, registry=registry,
-                         buckets=family.buckets)
-    if family.kind == "counter":
-        return Counter(family.name, family.help, family.labels, registry=registry)
-    return Gauge(family.name, family.help, family.labels, registry=registry)
 
 
 def render_docs() -> str:

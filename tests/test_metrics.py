@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families
 
 from llmmon import metrics as m
 from llmmon.metrics import Metrics, render_docs
@@ -106,3 +113,54 @@ def test_docs_match_code() -> None:
     """docs/metrics.md is regenerated from metrics.py (python -m llmmon.metrics)."""
     doc = Path(__file__).parent.parent / "docs" / "metrics.md"
     assert doc.read_text() == render_docs(), "run: python -m llmmon.metrics > docs/metrics.md"
+
+
+def _samples(families: Iterable[Any]) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    """Every sample but the process's own (its RSS and CPU move between two renders)."""
+    return {(s.name, tuple(sorted(s.labels.items())), s.value)
+            for family in families for s in family.samples
+            if not s.name.startswith(("process_", "python_"))}
+
+
+def _populated() -> tuple[Metrics, CollectorRegistry]:
+    metrics, registry = fresh()
+    for i in range(3):
+        labels = (f'ep-"{i}"\\\n', "openai", "m")  # label values that need escaping
+        metrics.add_endpoint(labels, "host", ["check"])
+        metrics.record_probe(labels, ProbeResult(
+            "ep", "check", status=200, ttft=0.2 * i, e2e=1.5, itl=[0.02, 0.5, 90.0],
+            prompt_tokens=5, output_tokens=4, tokens_from_usage=True, content_chunks=4,
+            phases={"wait": 0.1}, check_passed=i % 2 == 0, cost_usd=0.001, finished_unix=1.0))
+    metrics.remove_endpoint(("ep-\"1\"\\\n", "openai", "m"), "host", ["check"])
+    metrics.snapshots.publish("gpu", [(m.GPU_UP, ("0",), 1.0)])
+    return metrics, registry
+
+
+def test_cached_exposition_matches_prometheus_client_text() -> None:
+    """The cached renderer says exactly what prometheus-client's encoder says, escaping and
+    bucket edges included."""
+    metrics, registry = _populated()
+    ours = text_string_to_metric_families(metrics.exposition(False).decode())
+    reference = text_string_to_metric_families(generate_latest(registry).decode())
+    assert _samples(ours) == _samples(reference)
+
+
+def test_cached_exposition_matches_prometheus_client_openmetrics() -> None:
+    """The same in OpenMetrics, which the parser checks strictly (types, `_total`, `# EOF`)."""
+    metrics, registry = _populated()
+    ours = openmetrics_families(metrics.exposition(True).decode())
+    reference = openmetrics_families(generate_openmetrics(registry).decode())
+    assert _samples(ours) == _samples(reference)
+
+
+def test_cache_follows_changes() -> None:
+    """A child renders again after it changes, and only its own lines change."""
+    metrics, _ = fresh()
+    labels = ("ep", "openai", "m")
+    metrics.add_endpoint(labels, "host", [])
+    first = metrics.exposition(False)
+    metrics.counter(m.PROBE_ERRORS).labels(*labels, "timeout").inc()
+    second = metrics.exposition(False).decode()
+    assert first != second.encode()
+    assert ('llmmon_probe_errors_total{endpoint="ep",provider="openai",model="m",'
+            'reason="timeout"} 1.0') in second
