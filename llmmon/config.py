@@ -528,11 +528,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 def _unknown_env(data: dict[str, Any]) -> list[str]:
     """``LLMMON_*`` variables that match no setting: a typo there would be silently ignored."""
-    referenced = {
-        ep.get("api_key_env")
-        for ep in data.get("endpoints") or []
-        if isinstance(ep, dict)
-    }
+    endpoints = data.get("endpoints")
+    referenced = {ep.get("api_key_env") for ep in endpoints if isinstance(ep, dict)} \
+        if isinstance(endpoints, list) else set()
     problems = []
     for var in sorted(os.environ):
         if not var.startswith(ENV_PREFIX) or var == CONFIG_PATH_ENV or var in referenced:

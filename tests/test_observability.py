@@ -169,8 +169,12 @@ def stack(tmp_path: Path, start_daemon: Callable[..., Daemon]
 
 
 def query(prometheus: str, expr: str) -> dict[str, Any]:
+    """Prometheus's answer; {} while it is still starting (503, not JSON)."""
     response = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
-    return dict(response.json())
+    try:
+        return dict(response.json())
+    except ValueError:
+        return {}
 
 
 def test_dashboards_and_endpoint_down_alert_end_to_end(stack: tuple[Daemon, str, Webhook]
