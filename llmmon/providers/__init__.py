@@ -3,6 +3,7 @@ nothing of clocks, deadlines or Prometheus (the probe owns those)."""
 
 from __future__ import annotations
 
+import abc
 import functools
 import json
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from llmmon.config import EndpointBase, Prompt
+from llmmon.ndjson import NDJSONError, NDJSONSplitter
+from llmmon.sse import SSEError, SSEParser
 
 
 class ProtocolError(ValueError):
@@ -40,6 +43,46 @@ class RequestSpec:
     headers: dict[str, str]
     body: dict[str, Any]
     params: dict[str, str] | None = None
+
+
+class FramedDecoder(abc.ABC):
+    """The framing every streamed API shares: split the bytes into messages (SSE events'
+    data, or NDJSON lines), refuse anything after the terminator, and insist on one."""
+
+    terminator = "its terminator"
+    ndjson = False  # NDJSON lines (Ollama) rather than SSE events
+
+    def __init__(self) -> None:
+        self.done = False
+        self._lines = NDJSONSplitter() if self.ndjson else None
+        self._sse = None if self.ndjson else SSEParser()
+
+    def _messages(self, chunk: bytes) -> list[str | bytes]:
+        try:
+            if self._lines is not None:
+                return list(self._lines.feed(chunk))
+            assert self._sse is not None
+            return [event.data for event in self._sse.feed(chunk)]
+        except (SSEError, NDJSONError) as exc:
+            raise ProtocolError(str(exc)) from None
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        messages = self._messages(chunk)
+        events: list[Event] = []
+        for message in messages:
+            if self.done:
+                raise ProtocolError(f"data after {self.terminator}")
+            events += self.message(message)
+        return events
+
+    @abc.abstractmethod
+    def message(self, data: str | bytes) -> list[Event]:
+        """The events of one message; sets ``done`` at the terminator."""
+
+    def finish(self) -> None:
+        pending = self._lines.pending if self._lines is not None else False
+        if not self.done or pending:
+            raise ProtocolError(f"stream ended without {self.terminator}")
 
 
 class StreamDecoder(Protocol):

@@ -11,6 +11,7 @@ from llmmon.config import AnthropicEndpoint, Prompt
 from llmmon.providers import (
     Delta,
     Event,
+    FramedDecoder,
     ProtocolError,
     RequestSpec,
     Usage,
@@ -19,7 +20,6 @@ from llmmon.providers import (
     load_object,
     text_of,
 )
-from llmmon.sse import SSEError, SSEParser
 
 
 class Anthropic:
@@ -58,25 +58,15 @@ class Anthropic:
         return [e for e in events if not isinstance(e, Delta) or e.text]
 
 
-class _StreamDecoder:
+class _StreamDecoder(FramedDecoder):
+    terminator = "message_stop"
+
     def __init__(self) -> None:
-        self._sse = SSEParser()
+        super().__init__()
         self._prompt_tokens: int | None = None
-        self._done = False
 
-    def feed(self, chunk: bytes) -> list[Event]:
-        try:
-            sse_events = self._sse.feed(chunk)
-        except SSEError as exc:
-            raise ProtocolError(str(exc)) from None
-        events: list[Event] = []
-        for sse in sse_events:
-            if self._done:
-                raise ProtocolError("data after message_stop")
-            events += self._event(_json(sse.data))
-        return events
-
-    def _event(self, obj: dict[str, Any]) -> list[Event]:
+    def message(self, data: str | bytes) -> list[Event]:
+        obj = _json(data)
         kind = obj.get("type")  # "error" events were refused by _json
         if kind == "message_start":
             usage = field(field(obj, "message"), "usage")
@@ -92,12 +82,8 @@ class _StreamDecoder:
             prompt = count(usage.get("input_tokens")) or self._prompt_tokens
             return [Usage(prompt, count(usage.get("output_tokens")))]
         elif kind == "message_stop":
-            self._done = True
+            self.done = True
         return []  # ping, content_block_start/stop, signature deltas: no tokens
-
-    def finish(self) -> None:
-        if not self._done:
-            raise ProtocolError("stream ended without message_stop")
 
 
 def _json(data: str | bytes) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from llmmon.config import OllamaEndpoint, Prompt
-from llmmon.ndjson import NDJSONError, NDJSONSplitter
 from llmmon.providers import (
     Delta,
     Event,
+    FramedDecoder,
     ProtocolError,
     RequestSpec,
     Usage,
@@ -44,28 +44,14 @@ class Ollama:
         return _events(_json(body))
 
 
-class _StreamDecoder:
-    def __init__(self) -> None:
-        self._lines = NDJSONSplitter()
-        self._done = False
+class _StreamDecoder(FramedDecoder):
+    terminator = '"done": true'
+    ndjson = True
 
-    def feed(self, chunk: bytes) -> list[Event]:
-        try:
-            lines = self._lines.feed(chunk)
-        except NDJSONError as exc:
-            raise ProtocolError(str(exc)) from None
-        events: list[Event] = []
-        for line in lines:
-            if self._done:
-                raise ProtocolError("data after done")
-            obj = _json(line)
-            events += _events(obj)
-            self._done = obj.get("done") is True
-        return events
-
-    def finish(self) -> None:
-        if not self._done or self._lines.pending:
-            raise ProtocolError("stream ended without done")
+    def message(self, data: str | bytes) -> list[Event]:
+        obj = _json(data)
+        self.done = obj.get("done") is True
+        return _events(obj)
 
 
 def _json(data: str | bytes) -> dict[str, Any]:

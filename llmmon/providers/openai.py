@@ -11,6 +11,7 @@ from llmmon.config import OpenAIEndpoint, Prompt
 from llmmon.providers import (
     Delta,
     Event,
+    FramedDecoder,
     ProtocolError,
     RequestSpec,
     Usage,
@@ -19,7 +20,6 @@ from llmmon.providers import (
     load_object,
     text_of,
 )
-from llmmon.sse import SSEError, SSEParser
 
 
 class OpenAI:
@@ -57,29 +57,14 @@ class OpenAI:
         return _events(_json(body))
 
 
-class _StreamDecoder:
-    def __init__(self) -> None:
-        self._sse = SSEParser()
-        self._done = False
+class _StreamDecoder(FramedDecoder):
+    terminator = "[DONE]"
 
-    def feed(self, chunk: bytes) -> list[Event]:
-        try:
-            sse_events = self._sse.feed(chunk)
-        except SSEError as exc:
-            raise ProtocolError(str(exc)) from None
-        events: list[Event] = []
-        for sse in sse_events:
-            if self._done:
-                raise ProtocolError("data after [DONE]")
-            if sse.data.strip() == "[DONE]":
-                self._done = True
-                continue
-            events += _events(_json(sse.data))
-        return events
-
-    def finish(self) -> None:
-        if not self._done:
-            raise ProtocolError("stream ended without [DONE]")
+    def message(self, data: str | bytes) -> list[Event]:
+        if str(data).strip() == "[DONE]":
+            self.done = True
+            return []
+        return _events(_json(data))
 
 
 def _json(data: str | bytes) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from llmmon.config import Prompt, TGIEndpoint
 from llmmon.providers import (
     Delta,
     Event,
+    FramedDecoder,
     ProtocolError,
     RequestSpec,
     Usage,
@@ -20,7 +21,6 @@ from llmmon.providers import (
     load_object,
     text_of,
 )
-from llmmon.sse import SSEError, SSEParser
 
 
 class TGI:
@@ -47,37 +47,20 @@ class TGI:
         return [*([Delta(text)] if text else []), Usage(None, generated)]
 
 
-class _StreamDecoder:
-    def __init__(self) -> None:
-        self._sse = SSEParser()
-        self._done = False
+class _StreamDecoder(FramedDecoder):
+    terminator = "the final event"
 
-    def feed(self, chunk: bytes) -> list[Event]:
-        try:
-            sse_events = self._sse.feed(chunk)
-        except SSEError as exc:
-            raise ProtocolError(str(exc)) from None
-        events: list[Event] = []
-        for sse in sse_events:
-            if self._done:
-                raise ProtocolError("data after the final event")
-            events += self._event(_json(sse.data))
-        return events
-
-    def _event(self, obj: dict[str, Any]) -> list[Event]:
+    def message(self, data: str | bytes) -> list[Event]:
+        obj = _json(data)
         token = field(obj, "token")
         events: list[Event] = []
         # Special tokens (end of sequence) are not text a user sees.
         if token.get("special") is not True and (text := text_of(token, "text")):
             events.append(Delta(text))
         if obj.get("generated_text") is not None:
-            self._done = True
+            self.done = True
             events.append(Usage(None, count(field(obj, "details").get("generated_tokens"))))
         return events
-
-    def finish(self) -> None:
-        if not self._done:
-            raise ProtocolError("stream ended without its final event")
 
 
 def _json(data: str | bytes) -> dict[str, Any]:
