@@ -129,7 +129,10 @@ port, seconds = int(sys.argv[1]), float(sys.argv[2])
 end = time.monotonic() + seconds
 with httpx.Client() as c:
     while time.monotonic() < end:
-        c.get(f"http://127.0.0.1:{port}/metrics")
+        try:
+            c.get(f"http://127.0.0.1:{port}/metrics")
+        except httpx.HTTPError:
+            break  # the exporter has closed: the measurement is over
         time.sleep(0.1)
 """
 
