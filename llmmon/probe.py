@@ -2,8 +2,8 @@
 
 Timestamps are CLOCK_MONOTONIC nanoseconds. With llmmon's own network backend
 (``transport.py``) a chunk's stamp is the kernel's receive time of its bytes and TTFT starts
-when ``send`` of the request's last byte returned; otherwise both are taken in Python, the
-moment the transport hands a chunk over, before it is parsed.
+just before the request's last byte is handed to ``send``; otherwise both are taken in
+Python, the moment the transport hands a chunk over, before it is parsed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from llmmon.result import NS, ErrorReason, ProbeResult, StreamTiming, apply_even
 
 __all__ = ["ErrorReason", "ProbeResult", "run_probe"]
 
+
 class _Trace:
     """Collects httpcore's trace events as monotonic nanosecond stamps."""
 
@@ -43,19 +44,22 @@ class _Trace:
         sent = self.at.get("http11.send_request_body.complete")
         headers = self.at.get("http11.receive_response_headers.complete")
         connect = self.span("connection.connect_tcp", "connection.connect_tcp")
-        dns = getattr(stream, "dns_seconds", None) if connect is not None else None
         spans = {
-            "dns": dns,
-            # without llmmon's backend httpcore resolves inside connect_tcp: DNS is in connect
-            "connect": connect - dns if connect is not None and dns is not None else connect,
+            "connect": connect,
             "tls": self.span("connection.start_tls", "connection.start_tls"),
             "send": self.span("http11.send_request_headers", "http11.send_request_body"),
             "wait": (headers - sent) / NS if sent and headers else None,
         }
+        # Only llmmon's backend times name resolution apart; httpx's own does it inside
+        # connect_tcp (connections through a proxy), where DNS stays part of connect.
+        if hasattr(stream, "dns_seconds"):
+            spans["dns"] = stream.dns_seconds if connect is not None else None
+            if connect is not None:
+                spans["connect"] = connect - stream.dns_seconds
         if sent is not None:  # a reused connection had no DNS, connect or TLS phase at all
-            for phase in ("connect", "tls") + (("dns",) if dns is not None or connect is None
-                                                else ()):
-                spans[phase] = spans[phase] or 0.0
+            for phase in ("dns", "connect", "tls"):
+                if phase in spans and spans[phase] is None:
+                    spans[phase] = 0.0
         return {k: v for k, v in spans.items() if v is not None}
 
 
