@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from llmmon import metrics as m
-from llmmon.config import ConfigError, EndpointBase, Settings, load_settings
+from llmmon.config import ConfigError, EndpointBase, Settings, load_settings, parse_listen
 from llmmon.cost import DailySpend
 from llmmon.exporter import Exporter
 from llmmon.load import run_load
@@ -118,7 +118,6 @@ class Runtime:
         self.endpoints: dict[str, EndpointState] = {}
         self.samplers: dict[str, SamplerState] = {}
         self.ready = False
-        self.started = time.time()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(
             self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR
@@ -152,12 +151,7 @@ class Runtime:
 
     @property
     def listen_address(self) -> tuple[str, int]:
-        from llmmon.config import parse_listen
-
         return parse_listen(self.settings.listen)
-
-    def stop(self) -> None:
-        self._stop.set()
 
     async def shutdown(self) -> None:
         """Stop scheduling, cancel in-flight work, close clients and the server."""
