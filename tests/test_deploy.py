@@ -85,7 +85,7 @@ def test_llmmon_is_a_hardened_native_sidecar() -> None:
 
 def test_prometheusrule_is_built_from_the_rules_file() -> None:
     """One source of truth: the PrometheusRule's groups are the rules file's groups."""
-    fresh = run(sys.executable, K8S / "build_prometheusrule.py", "--check")
+    fresh = run(sys.executable, ROOT / "deploy/build_prometheusrule.py", "--check")
     assert fresh.returncode == 0, fresh.stdout
     rule = load("prometheusrule.yaml")
     shipped = yaml.safe_load((ROOT / "deploy/prometheus/llmmon-rules.yml").read_text())

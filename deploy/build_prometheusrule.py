@@ -1,8 +1,10 @@
-"""Writes base/prometheusrule.yaml from deploy/prometheus/llmmon-rules.yml, so the Prometheus
+"""Writes deploy/kubernetes/base/prometheusrule.yaml from deploy/prometheus/llmmon-rules.yml, so the Prometheus
 Operator gets exactly the rules that promtool tests (one source of truth).
 
-    python deploy/kubernetes/build_prometheusrule.py          # rewrite
-    python deploy/kubernetes/build_prometheusrule.py --check  # exit 1 if out of date
+    python deploy/build_prometheusrule.py          # rewrite
+    python deploy/build_prometheusrule.py --check  # exit 1 if out of date
+
+(It lives outside deploy/kubernetes so that every file there is a manifest.)
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
-RULES = HERE.parent / "prometheus" / "llmmon-rules.yml"
-OUT = HERE / "base" / "prometheusrule.yaml"
+RULES = HERE / "prometheus" / "llmmon-rules.yml"
+OUT = HERE / "kubernetes" / "base" / "prometheusrule.yaml"
 HEADER = ("# Generated from deploy/prometheus/llmmon-rules.yml by "
-          "deploy/kubernetes/build_prometheusrule.py; do not edit.\n")
+          "deploy/build_prometheusrule.py; do not edit.\n")
 
 
 def _block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -43,7 +45,7 @@ def main() -> int:
     text = render()
     if "--check" in sys.argv:
         if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is out of date; run python {Path(__file__).relative_to(Path.cwd())}")
+            print(f"{OUT} is out of date; run python deploy/build_prometheusrule.py")
             return 1
         return 0
     OUT.write_text(text)
