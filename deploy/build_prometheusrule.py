@@ -1,5 +1,5 @@
-"""Writes deploy/kubernetes/base/prometheusrule.yaml from deploy/prometheus/llmmon-rules.yml, so the Prometheus
-Operator gets exactly the rules that promtool tests (one source of truth).
+"""Writes deploy/kubernetes/base/prometheusrule.yaml from deploy/prometheus/llmmon-rules.yml,
+so the Prometheus Operator gets exactly the rules that promtool tests (one source of truth).
 
     python deploy/build_prometheusrule.py          # rewrite
     python deploy/build_prometheusrule.py --check  # exit 1 if out of date

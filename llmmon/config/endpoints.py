@@ -1,0 +1,226 @@
+"""What an endpoint to probe is configured with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import httpx
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from llmmon.config.types import Duration, EnvName, Name, Regex, StrictModel
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+class ApiKey:
+    """An API key from an environment variable (read once) or a file (re-read when it changes).
+
+    A key file is re-read on change so that a rotated Kubernetes Secret takes effect without
+    a restart. The value is only ever handed out as a ``SecretStr``.
+    """
+
+    def __init__(self, *, env: str | None = None, path: Path | None = None) -> None:
+        self._path = path
+        self._stamp: tuple[int, int] | None = None
+        self._value = SecretStr(os.environ[env].strip()) if env else None
+
+    def __repr__(self) -> str:
+        return "ApiKey(**********)"
+
+    def get(self) -> SecretStr | None:
+        if self._path is None:
+            return self._value
+        stat = self._path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
+            self._value = SecretStr(self._path.read_text(encoding="utf-8").strip())
+            self._stamp = stamp
+        return self._value
+
+
+# --- endpoints -------------------------------------------------------------------------
+
+
+class JSONExpect(StrictModel):
+    required_keys: list[str] = Field(default_factory=list)
+
+
+class Expect(StrictModel):
+    """What a correct answer looks like; every condition given must hold."""
+
+    contains: str | None = Field(default=None, min_length=1)
+    regex: Regex | None = None
+    equals: str | None = None
+    json_: JSONExpect | bool | None = Field(default=None, alias="json")
+    number: float | None = None
+    tolerance: float = Field(default=0.0, ge=0)
+    ignore_case: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _something(self) -> Expect:
+        if (self.contains, self.regex, self.equals, self.json_, self.number) == (None,) * 5:
+            raise ValueError("give at least one of contains, regex, equals, json, number")
+        return self
+
+
+class Prompt(StrictModel):
+    name: Name
+    text: str = Field(min_length=1, max_length=100_000)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    expect: Expect | None = None
+
+
+class Pricing(StrictModel):
+    """US dollars per million tokens, as providers list them."""
+
+    input_per_million: float = Field(default=0.0, ge=0)
+    output_per_million: float = Field(default=0.0, ge=0)
+
+
+class Budget(StrictModel):
+    """Once a UTC day's probes have used this much, further probes that day are skipped."""
+
+    daily_usd: float | None = Field(default=None, gt=0)
+    daily_tokens: int | None = Field(default=None, gt=0)
+
+
+class TLSConfig(StrictModel):
+    """How to trust an https endpoint, named as in Prometheus's tls_config."""
+
+    ca_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError("is not a readable file")
+        return value
+
+
+class LoadProbe(StrictModel):
+    """A bounded burst of concurrent requests, to watch throughput under concurrency."""
+
+    concurrency: int = Field(default=4, ge=1, le=256)
+    requests: int = Field(default=16, ge=1, le=10_000)
+    every: Duration = 600.0
+    timeout: Duration = 120.0  # for the whole burst
+
+
+DEFAULT_PROMPT = Prompt(
+    name="default", text="Count from 1 to 20, separated by commas. Reply with the numbers only."
+)
+
+
+class Defaults(StrictModel):
+    """Values every endpoint inherits unless it sets its own."""
+
+    interval: Duration = 30.0
+    timeout: Duration = 20.0
+    max_tokens: int = Field(default=64, ge=1, le=1_000_000)
+    stream: bool = True
+
+
+class EndpointBase(StrictModel):
+    name: Name
+    url: str
+    model: str = Field(min_length=1, max_length=200)
+    interval: Duration = 30.0
+    timeout: Duration = 20.0
+    stream: bool = True
+    max_tokens: int = Field(default=64, ge=1, le=1_000_000)
+    # Stop reading a response past this many bytes: a probe asks for a few dozen tokens.
+    max_response_bytes: int = Field(default=4 << 20, ge=1024, le=1 << 30)
+    api_key_env: EnvName | None = None
+    api_key_file: Path | None = None
+    prompts: list[Prompt] = Field(default_factory=lambda: [DEFAULT_PROMPT], min_length=1)
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    pricing: Pricing | None = None
+    budget: Budget | None = None
+    load: LoadProbe | None = None
+    _api_key: ApiKey | None = PrivateAttr(default=None)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ValueError("is not a valid URL") from exc
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if url.userinfo:
+            raise ValueError("must not carry credentials; use api_key_env or api_key_file")
+        return value.rstrip("/")
+
+    @field_validator("api_key_file")
+    @classmethod
+    def _check_key_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError("is not a readable file")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_key_env(cls, value: str | None) -> str | None:
+        if value is not None and not os.environ.get(value, "").strip():
+            raise ValueError("names an environment variable that is not set or empty")
+        return value
+
+    @field_validator("prompts")
+    @classmethod
+    def _unique_prompts(cls, value: list[Prompt]) -> list[Prompt]:
+        names = [p.name for p in value]
+        if len(names) != len(set(names)):
+            raise ValueError("prompt names must be unique within an endpoint")
+        return value
+
+    @model_validator(mode="after")
+    def _bind_key(self) -> EndpointBase:
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("set api_key_env or api_key_file, not both")
+        if self.api_key_env or self.api_key_file:
+            self._api_key = ApiKey(env=self.api_key_env, path=self.api_key_file)
+        return self
+
+    def api_key(self) -> SecretStr | None:
+        """The current key, re-read from its file when the file changed."""
+        return self._api_key.get() if self._api_key else None
+
+
+class OpenAIEndpoint(EndpointBase):
+    provider: Literal["openai"]
+    api: Literal["chat", "completions"] = "chat"
+    # Azure OpenAI: set the api-version; the key then goes in an `api-key` header and the
+    # url is the deployment's, e.g. https://NAME.openai.azure.com/openai/deployments/DEPLOYMENT
+    api_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z.-]{1,40}$")
+
+
+class AnthropicEndpoint(EndpointBase):
+    provider: Literal["anthropic"]
+    anthropic_version: str = Field(default="2023-06-01", pattern=r"^[0-9A-Za-z.-]{1,40}$")
+
+
+class OllamaEndpoint(EndpointBase):
+    provider: Literal["ollama"]
+
+
+class TGIEndpoint(EndpointBase):
+    provider: Literal["tgi"]
+
+
+Endpoint = Annotated[
+    OpenAIEndpoint | AnthropicEndpoint | OllamaEndpoint | TGIEndpoint,
+    Field(discriminator="provider"),
+]
