@@ -95,6 +95,9 @@ PROBE_TOKENS_PER_CHUNK = _probe(
     "llmmon_probe_tokens_per_chunk", "histogram",
     "Per probe, output tokens divided by streamed content chunks; above 1 the server or a "
     "proxy coalesces tokens and chunk gaps are not token gaps.", buckets=TOKENS_PER_CHUNK_BUCKETS)
+PROBE_COALESCED = _probe("llmmon_probe_chunks_coalesced", "gauge",
+                         "1 when the last streamed probe averaged more than one token per chunk: "
+                         "its inter-token latency observations are chunk gaps, not token gaps.")
 PROBE_E2E = _probe("llmmon_probe_e2e_latency_seconds", "histogram",
                    "From the start of the request to the end of the response.",
                    buckets=E2E_BUCKETS)
@@ -463,6 +466,8 @@ class Metrics:
         self._observe(PROBE_TPOT, labels, result.tpot)
         self._observe(PROBE_TOKENS_PER_SECOND, labels, result.tokens_per_second)
         self._observe(PROBE_TOKENS_PER_CHUNK, labels, result.tokens_per_chunk)
+        if result.tokens_per_chunk is not None:
+            self.gauge(PROBE_COALESCED).labels(*labels).set(result.tokens_per_chunk > 1.0)
         itl = self.histogram(PROBE_ITL).labels(*labels)
         for gap in result.itl:
             itl.observe(gap)

@@ -164,3 +164,17 @@ def test_cache_follows_changes() -> None:
     assert first != second.encode()
     assert ('llmmon_probe_errors_total{endpoint="ep",provider="openai",model="m",'
             'reason="timeout"} 1.0') in second
+
+
+def test_coalesced_chunks_are_flagged() -> None:
+    """More tokens than chunks flags the endpoint's ITL as chunk gaps; one per chunk clears it."""
+    metrics, registry = fresh()
+    labels = LABELS
+    metrics.add_endpoint(labels, "host", [])
+    common = {"status": 200, "ttft": 0.1, "e2e": 0.5, "tokens_from_usage": True}
+    metrics.record_probe(labels, ProbeResult("ep", "p", output_tokens=9, content_chunks=3,
+                                             **common))
+    assert registry.get_sample_value("llmmon_probe_chunks_coalesced", L) == 1
+    metrics.record_probe(labels, ProbeResult("ep", "p", output_tokens=9, content_chunks=9,
+                                             **common))
+    assert registry.get_sample_value("llmmon_probe_chunks_coalesced", L) == 0
