@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from llmmon.config import OpenAIEndpoint, Prompt, Settings
 from llmmon.probe import run_probe
 from llmmon.providers import get_provider
-from llmmon.runtime import Runtime, make_client
+from llmmon.runtime import Runtime
+from llmmon.transport import make_client
 
 SENT = re.compile(rb'"x_sent_ns":"?(\d+)')
 PROMPT = Prompt(name="bench", text="Count from 1 to 32.", max_tokens=32)

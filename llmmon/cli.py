@@ -166,7 +166,7 @@ def _run(settings: Settings, path: Path | None, demo: bool) -> int:
 
 
 async def _probe(settings: Settings, only: str | None, count: int, as_json: bool) -> int:
-    from llmmon.runtime import make_client
+    from llmmon.transport import make_client
 
     endpoints = [e for e in settings.endpoints if only is None or e.name == only]
     if not endpoints:

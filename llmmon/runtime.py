@@ -7,8 +7,6 @@ import asyncio
 import logging
 import random
 import signal
-import socket
-import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +38,7 @@ from llmmon.samplers import Sampler
 from llmmon.samplers.gpu import GPUSampler
 from llmmon.samplers.host import HostSampler
 from llmmon.samplers.process import GPUMemoryByPid, ProcessSampler
-from llmmon.transport import StampingBackend
+from llmmon.transport import make_client
 from llmmon.web import WebSecurity, load_web_config
 
 log = logging.getLogger(__name__)
@@ -81,25 +79,6 @@ class SamplerState:
     sampler: Sampler
     interval: float
     busy: asyncio.Future[Any] | None = field(default=None)
-
-
-def make_client(endpoint: EndpointBase, connections: int = 4) -> httpx.AsyncClient:
-    # TCP_NODELAY: Nagle plus delayed ACKs would add milliseconds to small requests.
-    tls = endpoint.tls_config
-    verify: ssl.SSLContext | bool = (
-        False if tls.insecure_skip_verify
-        else ssl.create_default_context(cafile=str(tls.ca_file)) if tls.ca_file
-        else True
-    )
-    transport = httpx.AsyncHTTPTransport(
-        verify=verify, retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
-    # Swap in llmmon's network backend (kernel receive stamps, a DNS phase). httpx offers no
-    # public way to pass one; tests check that it is in place.
-    transport._pool._network_backend = StampingBackend()
-    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(endpoint.timeout),
-                             follow_redirects=False)
 
 
 class Runtime:

@@ -27,8 +27,8 @@ from llmmon.config import ConfigError, OpenAIEndpoint, Prompt, load_settings
 from llmmon.httpserver import HTTPServer, Request, Response, text
 from llmmon.probe import run_probe
 from llmmon.result import MAX_RETRY_AFTER, retry_after
-from llmmon.runtime import make_client
 from llmmon.simulator import SimSettings, Simulator
+from llmmon.transport import make_client
 from tests.conftest import Daemon, sample, wait_for
 
 PROMPT = Prompt(name="p", text="Count from 1 to 8.")

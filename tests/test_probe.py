@@ -12,8 +12,8 @@ import pytest
 from llmmon.config import OpenAIEndpoint, Prompt
 from llmmon.httpserver import HTTPServer, Request, Response, text
 from llmmon.probe import run_probe
-from llmmon.runtime import make_client
 from llmmon.simulator import SimSettings, Simulator
+from llmmon.transport import make_client
 
 PROMPT = Prompt(name="count", text="Count from 1 to 10, separated by commas.")
 

@@ -13,8 +13,8 @@ from llmmon.config import Prompt, Settings
 from llmmon.httpserver import HTTPServer, Request, Response
 from llmmon.load import run_load
 from llmmon.probe import run_probe
-from llmmon.runtime import make_client
 from llmmon.simulator import SimSettings, Simulator
+from llmmon.transport import make_client
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROVIDERS = ["openai", "anthropic", "ollama", "tgi"]

@@ -15,7 +15,7 @@ import pytest
 
 from llmmon.config import Prompt, Settings
 from llmmon.probe import run_probe
-from llmmon.runtime import make_client
+from llmmon.transport import make_client
 from tests.conftest import free_port, wait_for
 
 LLAMA_DIR = Path(os.environ.get("LLMMONTEST_LLAMA_DIR")

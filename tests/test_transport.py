@@ -11,9 +11,8 @@ import trustme
 
 from llmmon.config import Prompt, Settings
 from llmmon.probe import run_probe
-from llmmon.runtime import make_client
 from llmmon.simulator import SimSettings, Simulator
-from llmmon.transport import StampedStream, TLSStream
+from llmmon.transport import StampedStream, TLSStream, make_client
 
 PROMPT = Prompt(name="count", text="Count from 1 to 5.")
 
