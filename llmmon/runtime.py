@@ -60,11 +60,11 @@ class EndpointState:
 
     @property
     def labels(self) -> tuple[str, str, str]:
-        return (self.config.name, getattr(self.config, "provider", ""), self.config.model)
+        return _identity(self.config)[0]
 
     @property
     def host(self) -> str:
-        return httpx.URL(self.config.url).host
+        return _identity(self.config)[1]
 
     def skip_reason(self) -> str | None:
         if self.spend.exhausted():
@@ -186,8 +186,11 @@ class Runtime:
     def _apply(self, settings: Settings) -> None:
         wanted = {e.name: e for e in settings.endpoints}
         for name, state in list(self.endpoints.items()):
-            if wanted.get(name) != state.config:
-                self._remove_endpoint(name)
+            new = wanted.get(name)
+            if new is None or _settings_of(new) != _settings_of(state.config):
+                # Unchanged identity keeps the series: counters survive e.g. a new interval.
+                same = new is not None and _identity(new) == (state.labels, state.host)
+                self._remove_endpoint(name, keep_series=same)
         for name, endpoint in wanted.items():
             if name not in self.endpoints:
                 self._add_endpoint(endpoint)
@@ -207,12 +210,13 @@ class Runtime:
             self._schedule(f"load:{endpoint.name}", self._load_job, endpoint.load.every,
                            endpoint.name, first_delay=endpoint.interval)
 
-    def _remove_endpoint(self, name: str) -> None:
+    def _remove_endpoint(self, name: str, keep_series: bool = False) -> None:
         state = self.endpoints.pop(name)
         self._unschedule(f"probe:{name}")
         self._unschedule(f"load:{name}")
-        self.metrics.remove_endpoint(state.labels, state.host,
-                                     [p.name for p in state.config.prompts])
+        if not keep_series:
+            self.metrics.remove_endpoint(state.labels, state.host,
+                                         [p.name for p in state.config.prompts])
         self._spawn(_retire(state))
 
     def _apply_samplers(self, settings: Settings) -> None:
@@ -347,6 +351,18 @@ class Runtime:
             self.metrics.snapshots.publish(name, [])  # no stale values
         self.metrics.gauge(m.SAMPLER_SUCCESS).labels(name).set(1 if ok else 0)
         self.metrics.gauge(m.SAMPLER_DURATION).labels(name).set(time.perf_counter() - start)
+
+
+def _settings_of(endpoint: EndpointBase) -> tuple[type, dict[str, Any]]:
+    """What an endpoint is configured with. Pydantic's == also compares private attributes,
+    and every load makes a new ApiKey, so == would call every keyed endpoint changed."""
+    return type(endpoint), endpoint.model_dump()
+
+
+def _identity(endpoint: EndpointBase) -> tuple[tuple[str, str, str], str]:
+    """The endpoint's label values and URL host: what its series are named by."""
+    return ((endpoint.name, getattr(endpoint, "provider", ""), endpoint.model),
+            httpx.URL(endpoint.url).host)
 
 
 async def _retire(state: EndpointState) -> None:

@@ -260,3 +260,25 @@ def test_probe_longer_than_its_interval_counts_skipped_runs(
     wait_metric(daemon, "llmmon_probe_success", endpoint="slow", timeout=15)
     # a skipped tick is not a job error, and the slow probe itself still succeeds
     assert sample(daemon.metrics(), "llmmon_scheduler_job_errors_total", task="probe:slow") == 0
+
+
+def test_reload_keeps_unchanged_endpoints_and_their_counters(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """Reloading a config whose keyed endpoint only changed its interval keeps its counters
+    (the endpoint is not torn down and recreated at zero)."""
+    config = {"endpoints": [_endpoint("keyed", simulator_process, api_key_env="RELOAD_KEY")]}
+    path = write_config(config)
+    daemon = start_daemon("-c", str(path), env={"RELOAD_KEY": "k"})
+    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="keyed",
+                             outcome="success") or 0) >= 2, 20, "two probes")
+    before = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="keyed",
+                    outcome="success") or 0
+    assert httpx.post(daemon.url + "/-/reload", timeout=10).status_code == 200  # unchanged
+    config["endpoints"][0]["interval"] = "2s"
+    path.write_text(yaml.safe_dump(config))
+    assert httpx.post(daemon.url + "/-/reload", timeout=10).status_code == 200  # new interval
+    after = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="keyed",
+                   outcome="success") or 0
+    assert after >= before >= 2
