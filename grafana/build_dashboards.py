@@ -158,11 +158,14 @@ def endpoints() -> dict[str, Any]:
         (f"sum by (endpoint) (rate(llmmon_probe_prompt_tokens_total{{{EP}}}[{RI}]))",
          "prompt {{endpoint}}"),
     ], "short", w=12, description="Tokens per second spent by llmmon's own probes.")
-    b.add("timeseries", "Tokens per streamed chunk", [(
-        f"sum by (endpoint) (rate(llmmon_probe_tokens_per_chunk_sum{{{EP}}}[{RI}])) / "
-        f"sum by (endpoint) (rate(llmmon_probe_tokens_per_chunk_count{{{EP}}}[{RI}]))",
-        "{{endpoint}}")], "short", w=12, thresholds=[(None, "green"), (1.5, "orange")],
-        description="Above 1 a server or proxy coalesces tokens: chunk gaps are not token gaps.")
+    b.add("timeseries", "Tokens per streamed chunk", [
+        (f"sum by (endpoint) (rate(llmmon_probe_tokens_per_chunk_sum{{{EP}}}[{RI}])) / "
+         f"sum by (endpoint) (rate(llmmon_probe_tokens_per_chunk_count{{{EP}}}[{RI}]))",
+         "{{endpoint}}"),
+        (f"llmmon_probe_chunks_coalesced{{{EP}}}", "coalesced now {{endpoint}}"),
+    ], "short", w=12, thresholds=[(None, "green"), (1.5, "orange")],
+        description="Above 1 a server or proxy coalesces tokens: chunk gaps are not token gaps "
+        "(\"coalesced now\" is 1 while the last probe was).")
     b.add("timeseries", "Load probe throughput", [
         (f"llmmon_load_requests_per_second{{{EP}}}", "requests/s {{endpoint}}"),
         (f"llmmon_load_output_tokens_per_second{{{EP}}}", "tokens/s {{endpoint}}"),
