@@ -127,10 +127,12 @@ def _healthcheck(settings: Settings) -> int:
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; the scheduler logs every run. Neither helps an
-    # operator, and a URL may carry more than it should.
-    for noisy in ("httpx", "httpcore", "apscheduler"):
+    # httpx logs every request URL at INFO, and a URL may carry more than it should. The
+    # scheduler logs every run, and every skipped run as a warning: llmmon counts those in
+    # llmmon_scheduler_missed_runs_total instead of writing a line a second.
+    for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def _run(settings: Settings, path: Path | None, demo: bool) -> int:

@@ -8,7 +8,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -248,8 +248,8 @@ class Runtime:
         delay = first_delay + random.uniform(0.1, min(2.0, interval))
         first = datetime.now(UTC) + timedelta(seconds=delay)
         self._scheduler.add_job(
-            func, IntervalTrigger(seconds=interval, jitter=min(interval * 0.05, 5.0)),
-            args=(arg,), id=job_id, name=job_id, max_instances=1, coalesce=True,
+            self._run_job, IntervalTrigger(seconds=interval, jitter=min(interval * 0.05, 5.0)),
+            args=(func, arg), id=job_id, name=job_id, max_instances=1, coalesce=True,
             misfire_grace_time=max(1, int(interval)), next_run_time=first, replace_existing=True,
         )
         self.metrics.counter(m.MISSED_RUNS).labels(job_id)
@@ -264,6 +264,15 @@ class Runtime:
             self.metrics.counter(m.JOB_ERRORS).labels(event.job_id).inc()
         else:
             self.metrics.counter(m.MISSED_RUNS).labels(event.job_id).inc()
+
+    async def _run_job(self, job: Callable[[str], Awaitable[None]], name: str) -> None:
+        """Every scheduled run goes through here: a run cancelled because llmmon is stopping
+        ends quietly, where APScheduler would log it as a failed job with a traceback."""
+        try:
+            await job(name)
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
 
     async def _probe_job(self, name: str) -> None:
         state = self.endpoints.get(name)

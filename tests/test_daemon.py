@@ -196,6 +196,7 @@ def test_signal_during_probe_exits_0(sig: int, start_daemon: Callable[..., Daemo
     started = time.monotonic()
     assert daemon.stop(sig) == 0
     assert time.monotonic() - started < 5
+    assert "Traceback" not in daemon.log()  # a cancelled probe is not a failed job
 
 
 def test_budget_and_retry_after_skip_probes(
