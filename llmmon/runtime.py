@@ -268,11 +268,16 @@ class Runtime:
     async def _run_job(self, job: Callable[[str], Awaitable[None]], name: str) -> None:
         """Every scheduled run goes through here: a run cancelled because llmmon is stopping
         ends quietly, where APScheduler would log it as a failed job with a traceback."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # so that shutdown can cancel it
         try:
             await job(name)
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
+        finally:
+            self._tasks.discard(task)
 
     async def _probe_job(self, name: str) -> None:
         state = self.endpoints.get(name)
@@ -281,9 +286,7 @@ class Runtime:
         if reason := state.skip_reason():
             self.metrics.record_skip(state.labels, reason)
             return
-        task = state.task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        state.task = asyncio.current_task()  # a reload waits for it before closing the client
         endpoint = state.config
         prompt = endpoint.prompts[state.runs % len(endpoint.prompts)]
         state.runs += 1
@@ -298,8 +301,6 @@ class Runtime:
             log.exception("probe job %s failed", name)
             self.metrics.counter(m.JOB_ERRORS).labels(f"probe:{name}").inc()
             return
-        finally:
-            self._tasks.discard(task)
         state.spend.add(result.cost_usd, (result.prompt_tokens or 0) + (result.output_tokens or 0))
         if result.error == "rate_limited" and result.retry_after:
             state.not_before = time.monotonic() + result.retry_after
@@ -317,9 +318,6 @@ class Runtime:
             self.metrics.record_skip(state.labels, reason)
             return
         load = state.config.load
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         try:
             async with make_client(state.config, load.concurrency) as client:
                 async with asyncio.timeout(load.timeout + state.config.timeout + DEADLINE_GRACE):
@@ -328,8 +326,6 @@ class Runtime:
             log.exception("load job %s failed", name)
             self.metrics.counter(m.JOB_ERRORS).labels(f"load:{name}").inc()
             return
-        finally:
-            self._tasks.discard(task)
         state.spend.add(result.spent_usd, result.spent_tokens)
         if self.endpoints.get(name) is state:
             self.metrics.record_load(state.labels, result)

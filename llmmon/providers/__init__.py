@@ -106,13 +106,16 @@ class Provider(Protocol):
 
 
 def load_object(data: str | bytes) -> dict[str, Any]:
-    """A JSON object from the wire; anything else is a protocol error."""
+    """A JSON object from the wire. Anything else is a protocol error, and so is an error
+    object: every provider's carries an "error" key (Anthropic's also has type "error")."""
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError("invalid JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("JSON is not an object")
+    if obj.get("error") is not None:  # some servers send "error": null on success
+        raise ProtocolError("server sent an error")
     return obj
 
 

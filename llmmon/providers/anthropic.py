@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import SecretStr
 
 from llmmon.config import AnthropicEndpoint, Prompt
@@ -43,7 +41,7 @@ class Anthropic:
         return _StreamDecoder()
 
     def parse_body(self, endpoint: AnthropicEndpoint, body: bytes) -> list[Event]:
-        message = _json(body)
+        message = load_object(body)
         blocks = message.get("content")
         events: list[Event] = []
         for block in blocks if isinstance(blocks, list) else []:
@@ -66,8 +64,8 @@ class _StreamDecoder(FramedDecoder):
         self._prompt_tokens: int | None = None
 
     def message(self, data: str | bytes) -> list[Event]:
-        obj = _json(data)
-        kind = obj.get("type")  # "error" events were refused by _json
+        obj = load_object(data)
+        kind = obj.get("type")  # "error" events were refused by load_object
         if kind == "message_start":
             usage = field(field(obj, "message"), "usage")
             self._prompt_tokens = count(usage.get("input_tokens"))
@@ -85,9 +83,3 @@ class _StreamDecoder(FramedDecoder):
             self.done = True
         return []  # ping, content_block_start/stop, signature deltas: no tokens
 
-
-def _json(data: str | bytes) -> dict[str, Any]:
-    obj = load_object(data)
-    if obj.get("type") == "error":
-        raise ProtocolError("server sent an error")
-    return obj

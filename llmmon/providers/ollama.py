@@ -12,7 +12,6 @@ from llmmon.providers import (
     Delta,
     Event,
     FramedDecoder,
-    ProtocolError,
     RequestSpec,
     Usage,
     count,
@@ -41,7 +40,7 @@ class Ollama:
         return _StreamDecoder()
 
     def parse_body(self, endpoint: OllamaEndpoint, body: bytes) -> list[Event]:
-        return _events(_json(body))
+        return _events(load_object(body))
 
 
 class _StreamDecoder(FramedDecoder):
@@ -49,16 +48,10 @@ class _StreamDecoder(FramedDecoder):
     ndjson = True
 
     def message(self, data: str | bytes) -> list[Event]:
-        obj = _json(data)
+        obj = load_object(data)
         self.done = obj.get("done") is True
         return _events(obj)
 
-
-def _json(data: str | bytes) -> dict[str, Any]:
-    obj = load_object(data)
-    if "error" in obj:
-        raise ProtocolError("server sent an error")
-    return obj
 
 
 def _events(obj: dict[str, Any]) -> list[Event]:

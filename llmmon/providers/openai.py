@@ -54,7 +54,7 @@ class OpenAI:
         return _StreamDecoder()
 
     def parse_body(self, endpoint: OpenAIEndpoint, body: bytes) -> list[Event]:
-        return _events(_json(body))
+        return _events(load_object(body))
 
 
 class _StreamDecoder(FramedDecoder):
@@ -64,14 +64,8 @@ class _StreamDecoder(FramedDecoder):
         if str(data).strip() == "[DONE]":
             self.done = True
             return []
-        return _events(_json(data))
+        return _events(load_object(data))
 
-
-def _json(data: str | bytes) -> dict[str, Any]:
-    obj = load_object(data)
-    if "error" in obj:
-        raise ProtocolError("server sent an error event")
-    return obj
 
 
 def _events(obj: dict[str, Any]) -> list[Event]:

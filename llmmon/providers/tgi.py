@@ -4,8 +4,6 @@ token each; the last also carries ``generated_text`` and ``details``. Not stream
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import SecretStr
 
 from llmmon.config import Prompt, TGIEndpoint
@@ -13,7 +11,6 @@ from llmmon.providers import (
     Delta,
     Event,
     FramedDecoder,
-    ProtocolError,
     RequestSpec,
     Usage,
     count,
@@ -41,7 +38,7 @@ class TGI:
         return _StreamDecoder()
 
     def parse_body(self, endpoint: TGIEndpoint, body: bytes) -> list[Event]:
-        obj = _json(body)
+        obj = load_object(body)
         text = text_of(obj, "generated_text")
         generated = count(field(obj, "details").get("generated_tokens"))
         return [*([Delta(text)] if text else []), Usage(None, generated)]
@@ -51,7 +48,7 @@ class _StreamDecoder(FramedDecoder):
     terminator = "the final event"
 
     def message(self, data: str | bytes) -> list[Event]:
-        obj = _json(data)
+        obj = load_object(data)
         token = field(obj, "token")
         events: list[Event] = []
         # Special tokens (end of sequence) are not text a user sees.
@@ -62,9 +59,3 @@ class _StreamDecoder(FramedDecoder):
             events.append(Usage(None, count(field(obj, "details").get("generated_tokens"))))
         return events
 
-
-def _json(data: str | bytes) -> dict[str, Any]:
-    obj = load_object(data)
-    if "error" in obj:
-        raise ProtocolError("server sent an error")
-    return obj
