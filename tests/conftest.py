@@ -9,13 +9,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+
+from llmmon.httpserver import HTTPServer, Request, Response
 
 PYTHON = sys.executable
 
@@ -146,3 +148,21 @@ def simulator_process() -> Iterator[SimProcess]:
     yield SimProcess(proc, port)
     proc.terminate()
     proc.wait(5)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    """Start in-process HTTP servers with a given handler; gives their base URL (…/v1)."""
+    servers: list[HTTPServer] = []
+
+    async def start(handler: Handler) -> str:
+        server = HTTPServer(handler)
+        servers.append(server)
+        return f"http://127.0.0.1:{await server.start('127.0.0.1', 0)}/v1"
+
+    yield start
+    for server in servers:
+        await server.close()

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmmon.config import ConfigError, OpenAIEndpoint, Prompt, load_settings
-from llmmon.httpserver import HTTPServer, Request, Response, text
+from llmmon.httpserver import Request, Response, text
 from llmmon.probe import run_probe
 from llmmon.result import MAX_RETRY_AFTER, retry_after
 from llmmon.simulator import SimSettings, Simulator
@@ -39,20 +39,6 @@ Handler = Callable[[Request], Awaitable[Response]]
 def endpoint(url: str, **kw: Any) -> OpenAIEndpoint:
     return OpenAIEndpoint.model_validate(
         {"name": "f", "provider": "openai", "url": url, "model": "m", "timeout": "2s", **kw})
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    servers: list[HTTPServer] = []
-
-    async def start(handler: Handler) -> str:
-        server = HTTPServer(handler)
-        servers.append(server)
-        return f"http://127.0.0.1:{await server.start('127.0.0.1', 0)}/v1"
-
-    yield start
-    for server in servers:
-        await server.close()
 
 
 async def probe(url: str, **kw: Any) -> Any:

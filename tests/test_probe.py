@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from llmmon.config import OpenAIEndpoint, Prompt
-from llmmon.httpserver import HTTPServer, Request, Response, text
+from llmmon.httpserver import Request, Response, text
 from llmmon.probe import run_probe
 from llmmon.simulator import SimSettings, Simulator
 from llmmon.transport import make_client
@@ -95,21 +95,6 @@ async def test_simulated_server_error(sim: tuple[Simulator, str]) -> None:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    servers: list[HTTPServer] = []
-
-    async def start(handler: Handler) -> str:
-        server = HTTPServer(handler)
-        servers.append(server)
-        port = await server.start("127.0.0.1", 0)
-        return f"http://127.0.0.1:{port}/v1"
-
-    yield start
-    for server in servers:
-        await server.close()
 
 
 def sse(*chunks: bytes, delay: float = 0.0, then_raise: bool = False) -> AsyncIterator[bytes]:
