@@ -19,7 +19,13 @@ MARK = "llmmon-process-sampler-test-target"
 
 
 def spawn() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", f"import time; '{MARK}'; time.sleep(60)"])
+    """A target process, returned once it has finished starting up (its fds are settled)."""
+    proc = subprocess.Popen([sys.executable, "-c",
+                             f"import time; '{MARK}'; print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    return proc
 
 
 @pytest.fixture
