@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import free_port, simulator, wait_ready
 from timing_accuracy import run, with_scrapes
 
-from llmmon import metrics as m
-from llmmon.metrics import Metrics
-from llmmon.result import ProbeResult
+from llmmon.metrics import families
+from llmmon.metrics.recorder import Metrics
+from llmmon.probe.result import ProbeResult
 
 
 def proc_stat(pid: int) -> tuple[float, float]:
@@ -106,7 +106,7 @@ def render_times() -> None:
               f" ms, {reference / ours:.0f}x")
         # after one probe per endpoint, every child renders again once
         for i in range(endpoints):
-            metrics.counter(m.PROBE_ERRORS).labels(f"endpoint-{i}", "openai",
+            metrics.counter(families.PROBE_ERRORS).labels(f"endpoint-{i}", "openai",
                                                   "meta-llama/Llama-3.1-8B-Instruct",
                                                   "timeout").inc()
         again = median_ms(metrics.exposition, 1, False)

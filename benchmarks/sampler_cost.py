@@ -18,11 +18,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmmon.config import ProcessTarget
 from llmmon.samplers.gpu import GPUSampler
 from llmmon.samplers.host import HostSampler
-from llmmon.samplers.process import ProcessSampler
-from llmmon.simnvml import FakeGPU, FakeNVML
+from llmmon.samplers.process import ProcessSampler, ProcessTarget
+from llmmon.sim.nvml import FakeGPU, FakeNVML
 
 
 def cost(sampler: Any, ticks: int) -> tuple[float, float]:

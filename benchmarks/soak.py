@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def simulator(port: int, *flags: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "llmmon.simulator", "--port", str(port),
+    return subprocess.Popen([sys.executable, "-m", "llmmon.sim.simulator", "--port", str(port),
                              "--ttft", "0.05", "--itl", "0.01", *flags],
                             stdout=subprocess.DEVNULL)
 

@@ -33,11 +33,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmmon.config import OpenAIEndpoint, Prompt, Settings
-from llmmon.probe import run_probe
+from llmmon.config import Prompt
+from llmmon.config.settings import Settings
+from llmmon.daemon.runtime import Runtime
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
 from llmmon.providers import get_provider
-from llmmon.runtime import Runtime
-from llmmon.transport import make_client
+from llmmon.providers.openai import OpenAIConfig
 
 SENT = re.compile(rb'"x_sent_ns":"?(\d+)')
 PROMPT = Prompt(name="bench", text="Count from 1 to 32.", max_tokens=32)
@@ -57,7 +59,7 @@ class Recorder:
         self.inner.finish()
 
 
-async def one_stream(endpoint: OpenAIEndpoint, until: float, errors: dict[str, list[float]],
+async def one_stream(endpoint: OpenAIConfig, until: float, errors: dict[str, list[float]],
                      counts: dict[str, int]) -> None:
     provider = get_provider(endpoint)
     received: list[int] = []
@@ -97,7 +99,7 @@ def summary(values: list[float]) -> str:
 
 
 async def run(streams: int, seconds: float, base: str) -> dict[str, Any]:
-    endpoint = OpenAIEndpoint(name="bench", provider="openai", url=base, model="sim",
+    endpoint = OpenAIConfig(name="bench", provider="openai", url=base, model="sim",
                               timeout=30.0)
     errors: dict[str, list[float]] = {"ttft": [], "first": [], "itl": []}
     counts = {"probes": 0, "events": 0, "failed": 0}
@@ -149,7 +151,7 @@ def main() -> None:
                         help="endpoints' worth of series in the scraped exposition")
     parser.add_argument("--json", action="store_true", help="also print raw summaries as JSON")
     args = parser.parse_args()
-    sim = subprocess.Popen([sys.executable, "-m", "llmmon.simulator", "--port", "0",
+    sim = subprocess.Popen([sys.executable, "-m", "llmmon.sim.simulator", "--port", "0",
                             "--ttft", str(args.ttft), "--itl", str(args.itl)],
                            stdout=subprocess.PIPE, text=True)
     assert sim.stdout is not None

@@ -16,9 +16,10 @@ from pathlib import Path
 import yaml
 
 from llmmon import __version__
-from llmmon.config import ConfigError, Settings, default_config_path, load_settings, parse_listen
-from llmmon.probe import run_probe
-from llmmon.result import ProbeResult
+from llmmon.config import ConfigError
+from llmmon.config.settings import Settings, default_config_path, load_settings, parse_listen
+from llmmon.probe.result import ProbeResult
+from llmmon.probe.run import run_probe
 
 EXIT_OK, EXIT_PROBE_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("llmmon")
@@ -91,7 +92,7 @@ def _print_problems(path: Path | None, problems: list[str]) -> None:
 
 
 def _check_config(path: Path | None, settings: Settings) -> int:
-    from llmmon.web import load_web_config
+    from llmmon.daemon.auth import load_web_config
 
     try:
         load_web_config(settings.web_config_file)
@@ -106,7 +107,7 @@ def _check_config(path: Path | None, settings: Settings) -> int:
 def _healthcheck(settings: Settings) -> int:
     import httpx
 
-    from llmmon.web import load_web_config
+    from llmmon.daemon.auth import load_web_config
 
     host, port = parse_listen(settings.listen)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
@@ -138,24 +139,17 @@ def _setup_logging(level: str) -> None:
 def _run(settings: Settings, path: Path | None, demo: bool) -> int:
     _setup_logging(settings.log_level)
 
+    def load() -> Settings:
+        return load_settings(path)
+
     async def run() -> int:
-        from llmmon.runtime import Runtime
+        if demo:  # the one place outside llmmon.sim that reaches into it
+            from llmmon.sim.demo import run_demo
 
-        simulator, adjust, nvml = None, None, None
-        if demo:
-            from llmmon.demo import demo_adjuster, demo_gpus
-            from llmmon.simulator import Simulator
+            return await run_demo(settings, load)
+        from llmmon.daemon.runtime import Runtime
 
-            simulator = Simulator()
-            port = await simulator.start("127.0.0.1", 0)
-            log.info("demo: simulated endpoint at http://127.0.0.1:%d/v1", port)
-            adjust, nvml = demo_adjuster(port), demo_gpus()
-        try:
-            runtime = Runtime(settings, path, adjust=adjust, nvml=nvml)
-            return await runtime.run()
-        finally:
-            if simulator is not None:
-                await simulator.close()
+        return await Runtime(settings, load).run()
 
     try:
         return asyncio.run(run())
@@ -168,7 +162,7 @@ def _run(settings: Settings, path: Path | None, demo: bool) -> int:
 
 
 async def _probe(settings: Settings, only: str | None, count: int, as_json: bool) -> int:
-    from llmmon.transport import make_client
+    from llmmon.probe.transport import make_client
 
     endpoints = [e for e in settings.endpoints if only is None or e.name == only]
     if not endpoints:

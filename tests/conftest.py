@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from llmmon.httpserver import HTTPServer, Request, Response
+from llmmon.daemon.httpserver import HTTPServer, Request, Response
 
 PYTHON = sys.executable
 
@@ -139,7 +139,7 @@ class SimProcess:
 def simulator_process() -> Iterator[SimProcess]:
     """The simulator in its own process, as a real endpoint would be."""
     port = free_port()
-    proc = subprocess.Popen([PYTHON, "-m", "llmmon.simulator", "--port", str(port),
+    proc = subprocess.Popen([PYTHON, "-m", "llmmon.sim.simulator", "--port", str(port),
                              "--ttft", "0.03", "--itl", "0.005"],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llmmon import metrics as m
+from llmmon.samplers import host as hs
 from llmmon.samplers.cgroup import (
     CgroupReader,
     parse_cpu_max,
@@ -139,4 +139,4 @@ def test_container_readings_families(tmp_path: Path) -> None:
     assert reading is not None
     families = [family for family, _, _ in container_readings(reading)]
     assert len(families) == len(set(families)) == 8
-    assert m.CONTAINER_OOM in families
+    assert hs.CONTAINER_OOM in families

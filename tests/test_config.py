@@ -12,13 +12,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmmon.config import (
-    ConfigError,
-    Settings,
-    format_duration,
-    load_settings,
-    parse_duration,
-)
+from llmmon.config import ConfigError, format_duration, parse_duration
+from llmmon.config.settings import Settings, load_settings
 
 SECRET = "sk-llmmon-test-PLANTED-0123456789abcdef"
 

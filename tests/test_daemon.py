@@ -175,7 +175,7 @@ def test_process_sampler_finds_target(start_daemon: Callable[..., Daemon],
                                       simulator_process: SimProcess,
                                       write_config: Callable[..., Path]) -> None:
     """A process target found by command line reports up, RSS and CPU."""
-    target = {"name": "sim", "cmdline": f"llmmon.simulator --port {simulator_process.port}"}
+    target = {"name": "sim", "cmdline": f"llmmon.sim.simulator --port {simulator_process.port}"}
     path = write_config({"samplers": {"process": {"interval": "1s", "targets": [target]}}})
     daemon = start_daemon("-c", str(path))
     wait_metric(daemon, "llmmon_target_process_up", target="sim")

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmmon.ndjson import NDJSONError, NDJSONSplitter
-from llmmon.providers import ProtocolError
 from llmmon.providers.anthropic import _StreamDecoder as AnthropicDecoder
+from llmmon.providers.base import ProtocolError
+from llmmon.providers.ndjson import NDJSONError, NDJSONSplitter
 from llmmon.providers.ollama import _StreamDecoder as OllamaDecoder
 from llmmon.providers.openai import _StreamDecoder as OpenAIDecoder
 from llmmon.providers.tgi import _StreamDecoder as TGIDecoder

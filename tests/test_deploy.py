@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from llmmon.config import load_settings
+from llmmon.config.settings import load_settings
 from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,12 +23,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmmon.config import ConfigError, OpenAIEndpoint, Prompt, load_settings
-from llmmon.httpserver import Request, Response, text
-from llmmon.probe import run_probe
-from llmmon.result import MAX_RETRY_AFTER, retry_after
-from llmmon.simulator import SimSettings, Simulator
-from llmmon.transport import make_client
+from llmmon.config import ConfigError, Prompt
+from llmmon.config.settings import load_settings
+from llmmon.daemon.httpserver import Request, Response, text
+from llmmon.probe.result import MAX_RETRY_AFTER, retry_after
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
+from llmmon.providers.openai import OpenAIConfig
+from llmmon.sim.simulator import SimSettings, Simulator
 from tests.conftest import Daemon, sample, wait_for
 
 PROMPT = Prompt(name="p", text="Count from 1 to 8.")
@@ -36,8 +38,8 @@ SECRET = "sk-llmmon-fault-PLANTED-6b1f0c2d9e8a7"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def endpoint(url: str, **kw: Any) -> OpenAIEndpoint:
-    return OpenAIEndpoint.model_validate(
+def endpoint(url: str, **kw: Any) -> OpenAIConfig:
+    return OpenAIConfig.model_validate(
         {"name": "f", "provider": "openai", "url": url, "model": "m", "timeout": "2s", **kw})
 
 
@@ -151,7 +153,7 @@ async def test_cancelled_probes_leave_nothing_behind() -> None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             assert time.monotonic() < deadline, "bounded in time"
-        pool = client._transport._pool  # type: ignore[attr-defined]
+        pool = client._transport.pool  # type: ignore[attr-defined]
         assert len(pool.connections) <= 4
     await sim.close()
     await asyncio.sleep(0.1)

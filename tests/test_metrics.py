@@ -13,12 +13,15 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmmon import metrics as m
-from llmmon.metrics import Metrics, render_docs
-from llmmon.result import ProbeResult
+from llmmon.metrics import docs, families
+from llmmon.metrics.docs import render_docs
+from llmmon.metrics.recorder import Metrics
+from llmmon.probe.result import ERROR_REASONS, ProbeResult
+from llmmon.samplers import gpu as gs
+from llmmon.samplers import host as hs
 
 LABELS = ("ep", "openai", "model-a")
-L = dict(zip(m.PROBE_LABELS, LABELS, strict=True))
+L = dict(zip(families.PROBE_LABELS, LABELS, strict=True))
 
 
 def fresh() -> tuple[Metrics, CollectorRegistry]:
@@ -30,7 +33,7 @@ def test_error_counters_exist_at_zero_before_any_probe() -> None:
     """Every reason's counter and every histogram exists at 0 once an endpoint is added."""
     metrics, registry = fresh()
     metrics.add_endpoint(LABELS, "host", [])
-    for reason in m.ERROR_REASONS:
+    for reason in ERROR_REASONS:
         assert registry.get_sample_value("llmmon_probe_errors_total", {**L, "reason": reason}) == 0
         assert registry.get_sample_value("llmmon_probe_requests_total",
                                          {**L, "outcome": reason}) == 0
@@ -91,28 +94,28 @@ def test_removed_endpoint_leaves_no_series() -> None:
 def test_sampler_snapshots_replace_each_other() -> None:
     """A sampler's new snapshot replaces the old one: vanished series do not linger."""
     metrics, registry = fresh()
-    metrics.snapshots.publish("gpu", [(m.GPU_UP, ("0",), 1.0), (m.GPU_UP, ("1",), 1.0)])
+    metrics.snapshots.publish("gpu", [(gs.GPU_UP, ("0",), 1.0), (gs.GPU_UP, ("1",), 1.0)])
     assert registry.get_sample_value("llmmon_gpu_up", {"gpu": "1"}) == 1
-    metrics.snapshots.publish("gpu", [(m.GPU_UP, ("0",), 1.0)])
+    metrics.snapshots.publish("gpu", [(gs.GPU_UP, ("0",), 1.0)])
     assert registry.get_sample_value("llmmon_gpu_up", {"gpu": "1"}) is None
-    metrics.snapshots.publish("host", [(m.HOST_CPU_SECONDS, ("user",), 12.5)])
+    metrics.snapshots.publish("host", [(hs.HOST_CPU_SECONDS, ("user",), 12.5)])
     assert registry.get_sample_value("llmmon_host_cpu_seconds_total", {"mode": "user"}) == 12.5
 
 
 def test_names_follow_conventions() -> None:
     """Every family has the llmmon_ prefix, counters end in _total, and names are unique."""
-    names = [f.name for f in m.ALL_FAMILIES]
+    names = [f.name for f in docs.ALL_FAMILIES]
     assert len(names) == len(set(names))
-    for family in m.ALL_FAMILIES:
+    for family in docs.ALL_FAMILIES:
         assert family.name.startswith("llmmon_")
         assert family.name.endswith("_total") == (family.kind == "counter"), family.name
         assert family.help.strip()
 
 
 def test_docs_match_code() -> None:
-    """docs/metrics.md is regenerated from metrics.py (python -m llmmon.metrics)."""
+    """docs/metrics.md is regenerated from the declared families (python -m llmmon.metrics.docs)."""
     doc = Path(__file__).parent.parent / "docs" / "metrics.md"
-    assert doc.read_text() == render_docs(), "run: python -m llmmon.metrics > docs/metrics.md"
+    assert doc.read_text() == render_docs(), "run: python -m llmmon.metrics.docs > docs/metrics.md"
 
 
 def _samples(families: Iterable[Any]) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
@@ -132,7 +135,7 @@ def _populated() -> tuple[Metrics, CollectorRegistry]:
             prompt_tokens=5, output_tokens=4, tokens_from_usage=True, content_chunks=4,
             phases={"wait": 0.1}, check_passed=i % 2 == 0, cost_usd=0.001, finished_unix=1.0))
     metrics.remove_endpoint(("ep-\"1\"\\\n", "openai", "m"), "host", ["check"])
-    metrics.snapshots.publish("gpu", [(m.GPU_UP, ("0",), 1.0)])
+    metrics.snapshots.publish("gpu", [(gs.GPU_UP, ("0",), 1.0)])
     return metrics, registry
 
 
@@ -159,7 +162,7 @@ def test_cache_follows_changes() -> None:
     labels = ("ep", "openai", "m")
     metrics.add_endpoint(labels, "host", [])
     first = metrics.exposition(False)
-    metrics.counter(m.PROBE_ERRORS).labels(*labels, "timeout").inc()
+    metrics.counter(families.PROBE_ERRORS).labels(*labels, "timeout").inc()
     second = metrics.exposition(False).decode()
     assert first != second.encode()
     assert ('llmmon_probe_errors_total{endpoint="ep",provider="openai",model="m",'

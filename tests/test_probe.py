@@ -9,17 +9,18 @@ from typing import Any
 import httpx
 import pytest
 
-from llmmon.config import OpenAIEndpoint, Prompt
-from llmmon.httpserver import Request, Response, text
-from llmmon.probe import run_probe
-from llmmon.simulator import SimSettings, Simulator
-from llmmon.transport import make_client
+from llmmon.config import Prompt
+from llmmon.daemon.httpserver import Request, Response, text
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
+from llmmon.providers.openai import OpenAIConfig
+from llmmon.sim.simulator import SimSettings, Simulator
 
 PROMPT = Prompt(name="count", text="Count from 1 to 10, separated by commas.")
 
 
-def endpoint(url: str, **kw: Any) -> OpenAIEndpoint:
-    return OpenAIEndpoint.model_validate(
+def endpoint(url: str, **kw: Any) -> OpenAIConfig:
+    return OpenAIConfig.model_validate(
         {"name": "t", "provider": "openai", "url": url, "model": "m", "timeout": 5.0, **kw})
 
 
@@ -208,7 +209,7 @@ async def test_connection_is_reused_and_returned(sim: tuple[Simulator, str]) -> 
     async with make_client(ep) as client:
         first = await run_probe(client, ep, PROMPT)
         second = await run_probe(client, ep, PROMPT)
-        pool = client._transport._pool  # type: ignore[attr-defined]
+        pool = client._transport.pool  # type: ignore[attr-defined]
         assert len(pool.connections) == 1
     assert first.phases["connect"] > 0
     assert second.phases["connect"] == 0.0

@@ -11,9 +11,10 @@ from typing import Any
 import psutil
 import pytest
 
-from llmmon import metrics as m
-from llmmon.config import ProcessTarget
-from llmmon.samplers.process import GPUMemoryByPid, ProcessSampler
+from llmmon.metrics.family import Family
+from llmmon.samplers import process as ps
+from llmmon.samplers.gpu_memory import GPUMemoryByPid
+from llmmon.samplers.process import ProcessSampler, ProcessTarget
 
 MARK = "llmmon-process-sampler-test-target"
 
@@ -36,7 +37,7 @@ def child() -> Iterator[subprocess.Popen[bytes]]:
     proc.wait()
 
 
-def reading(readings: Any, family: m.Family, target: str = "t") -> float | None:
+def reading(readings: Any, family: Family, target: str = "t") -> float | None:
     for fam, labels, value in readings or []:
         if fam is family and labels == (target,):
             return float(value)
@@ -48,11 +49,11 @@ def test_found_by_command_line(child: subprocess.Popen[bytes], how: dict[str, st
     """A substring or a regex of the command line finds the process; its values match psutil."""
     sampler = ProcessSampler([ProcessTarget(name="t", **how)])
     readings = sampler.sample()
-    assert reading(readings, m.PROC_UP) == 1.0
+    assert reading(readings, ps.PROC_UP) == 1.0
     proc = psutil.Process(child.pid)
-    assert reading(readings, m.PROC_THREADS) == proc.num_threads()
-    assert reading(readings, m.PROC_FDS) == proc.num_fds()
-    rss = reading(readings, m.PROC_RSS)
+    assert reading(readings, ps.PROC_THREADS) == proc.num_threads()
+    assert reading(readings, ps.PROC_FDS) == proc.num_fds()
+    rss = reading(readings, ps.PROC_RSS)
     assert rss is not None
     assert abs(rss - proc.memory_info().rss) < 1 << 20
 
@@ -66,9 +67,9 @@ def test_found_by_pidfile_and_by_name(child: subprocess.Popen[bytes], tmp_path: 
                               ProcessTarget(name="bad", pidfile=tmp_path / "missing.pid"),
                               ProcessTarget(name="n", process_name=name)])
     readings = sampler.sample()
-    assert reading(readings, m.PROC_UP) == 1.0
-    assert reading(readings, m.PROC_UP, "bad") == 0.0
-    assert reading(readings, m.PROC_UP, "n") == 1.0
+    assert reading(readings, ps.PROC_UP) == 1.0
+    assert reading(readings, ps.PROC_UP, "bad") == 0.0
+    assert reading(readings, ps.PROC_UP, "n") == 1.0
 
 
 def test_follows_a_restart_without_rescanning_every_tick(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,15 +86,15 @@ def test_follows_a_restart_without_rescanning_every_tick(monkeypatch: pytest.Mon
     try:
         sampler = ProcessSampler([ProcessTarget(name="t", cmdline=MARK)])
         for _ in range(3):
-            assert reading(sampler.sample(), m.PROC_UP) == 1.0
+            assert reading(sampler.sample(), ps.PROC_UP) == 1.0
         assert len(scans) == 1
         first.kill()
         first.wait()
-        assert reading(sampler.sample(), m.PROC_UP) == 0.0
+        assert reading(sampler.sample(), ps.PROC_UP) == 0.0
         second = spawn()
         try:
             readings = sampler.sample()
-            assert reading(readings, m.PROC_UP) == 1.0
+            assert reading(readings, ps.PROC_UP) == 1.0
             assert sampler._found["t"].pid == second.pid
         finally:
             second.kill()
@@ -111,9 +112,9 @@ def test_access_denied_keeps_what_was_readable(child: subprocess.Popen[bytes],
 
     monkeypatch.setattr(psutil.Process, "num_fds", denied)
     readings = ProcessSampler([ProcessTarget(name="t", cmdline=MARK)]).sample()
-    assert reading(readings, m.PROC_UP) == 1.0
-    assert reading(readings, m.PROC_FDS) is None
-    assert reading(readings, m.PROC_RSS) is not None
+    assert reading(readings, ps.PROC_UP) == 1.0
+    assert reading(readings, ps.PROC_FDS) is None
+    assert reading(readings, ps.PROC_RSS) is not None
 
 
 def test_gpu_memory_joined_from_the_gpu_sampler(child: subprocess.Popen[bytes]) -> None:
@@ -121,7 +122,7 @@ def test_gpu_memory_joined_from_the_gpu_sampler(child: subprocess.Popen[bytes]) 
     memory = GPUMemoryByPid()
     memory.replace({child.pid: 3e9})
     readings = ProcessSampler([ProcessTarget(name="t", cmdline=MARK)], memory).sample()
-    assert reading(readings, m.PROC_GPU_MEM) == 3e9
+    assert reading(readings, ps.PROC_GPU_MEM) == 3e9
 
 
 def test_target_needs_exactly_one_matcher() -> None:

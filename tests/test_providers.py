@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from llmmon.config import Prompt, Settings
-from llmmon.httpserver import HTTPServer, Request, Response
-from llmmon.load import run_load
-from llmmon.probe import run_probe
-from llmmon.simulator import SimSettings, Simulator
-from llmmon.transport import make_client
+from llmmon.config import Prompt
+from llmmon.config.settings import Settings
+from llmmon.daemon.httpserver import HTTPServer, Request, Response
+from llmmon.probe.load import run_load
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
+from llmmon.sim.simulator import SimSettings, Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROVIDERS = ["openai", "anthropic", "ollama", "tgi"]

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from llmmon.config import Prompt, Settings
-from llmmon.probe import run_probe
-from llmmon.transport import make_client
+from llmmon.config import Prompt
+from llmmon.config.settings import Settings
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
 from tests.conftest import free_port, wait_for
 
 LLAMA_DIR = Path(os.environ.get("LLMMONTEST_LLAMA_DIR")

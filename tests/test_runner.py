@@ -7,10 +7,10 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from llmmon import metrics as m
-from llmmon.config import Settings
-from llmmon.metrics import Reading
-from llmmon.runtime import Runtime, SamplerState
+from llmmon.config.settings import Settings
+from llmmon.daemon.runtime import Runtime, SamplerState
+from llmmon.metrics.family import Reading
+from llmmon.samplers import host as hs
 
 
 class Broken:
@@ -43,7 +43,7 @@ class Fine:
     name = "fine"
 
     def sample(self) -> list[Reading]:
-        return [(m.HOST_LOAD1, (), 1.5)]
+        return [(hs.HOST_LOAD1, (), 1.5)]
 
     def close(self) -> None:
         pass
@@ -58,8 +58,10 @@ async def test_failing_sampler_is_isolated() -> None:
     """An exception marks only that sampler failed (and counts a job error)."""
     rt, registry = runtime()
     rt.samplers = {"broken": SamplerState(Broken(), 1.0), "fine": SamplerState(Fine(), 1.0)}
-    await rt._sampler_job("broken")
-    await rt._sampler_job("fine")
+    for name in rt.samplers:
+        rt.add_sampler_job(name)
+    await rt.jobs.run("sampler:broken")
+    await rt.jobs.run("sampler:fine")
     get = registry.get_sample_value
     assert get("llmmon_sampler_success", {"sampler": "broken"}) == 0
     assert get("llmmon_sampler_success", {"sampler": "fine"}) == 1
@@ -71,13 +73,14 @@ async def test_failing_sampler_is_isolated() -> None:
 async def test_hung_sampler_is_not_called_again_while_stuck(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A sampler stuck in its thread past its deadline is skipped, not piled up."""
-    monkeypatch.setattr("llmmon.runtime.DEADLINE_GRACE", 0.05)
+    monkeypatch.setattr("llmmon.daemon.runtime.DEADLINE_GRACE", 0.05)
     rt, registry = runtime()
     hung = Hung()
     rt.samplers = {"hung": SamplerState(hung, 0.05)}
+    rt.add_sampler_job("hung")
     try:
-        await rt._sampler_job("hung")  # hits the deadline; the thread is still inside
-        await rt._sampler_job("hung")  # skipped: the previous call has not returned
+        await rt.jobs.run("sampler:hung")  # hits the deadline; the thread is still inside
+        await rt.jobs.run("sampler:hung")  # skipped: the previous call has not returned
     finally:
         hung.release.set()
     get = registry.get_sample_value

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmmon.providers import Delta, ProtocolError, Usage
+from llmmon.providers.base import Delta, ProtocolError, Usage
 from llmmon.providers.openai import _StreamDecoder
-from llmmon.sse import SSEError, SSEEvent, SSEParser
+from llmmon.providers.sse import SSEError, SSEEvent, SSEParser
 
 STREAM = (
     b"\xef\xbb\xbf: keep-alive comment\r\n"

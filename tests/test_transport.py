@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import trustme
 
-from llmmon.config import Prompt, Settings
-from llmmon.probe import run_probe
-from llmmon.simulator import SimSettings, Simulator
-from llmmon.transport import StampedStream, TLSStream, make_client
+from llmmon.config import Prompt
+from llmmon.config.settings import Settings
+from llmmon.probe.run import run_probe
+from llmmon.probe.backend import StampedStream, TLSStream
+from llmmon.probe.transport import make_client
+from llmmon.sim.simulator import SimSettings, Simulator
 
 PROMPT = Prompt(name="count", text="Count from 1 to 5.")
 

@@ -13,7 +13,7 @@ import trustme
 import yaml
 
 from llmmon.config import ConfigError
-from llmmon.web import load_web_config
+from llmmon.daemon.auth import load_web_config
 from tests.conftest import Daemon
 
 

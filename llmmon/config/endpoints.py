@@ -1,10 +1,9 @@
-"""What an endpoint to probe is configured with."""
+"""What an endpoint to probe is configured with, whatever its provider. Each provider's own
+config class (``providers/<name>.py``) extends ``EndpointConfig`` with its ``provider`` tag."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Annotated, Literal
 
 import httpx
 from pydantic import (
@@ -16,36 +15,16 @@ from pydantic import (
     model_validator,
 )
 
-from llmmon.config.types import Duration, EnvName, Name, Regex, StrictModel
-
-# --- secrets ---------------------------------------------------------------------------
-
-
-class ApiKey:
-    """An API key from an environment variable (read once) or a file (re-read when it changes).
-
-    A key file is re-read on change so that a rotated Kubernetes Secret takes effect without
-    a restart. The value is only ever handed out as a ``SecretStr``.
-    """
-
-    def __init__(self, *, env: str | None = None, path: Path | None = None) -> None:
-        self._path = path
-        self._stamp: tuple[int, int] | None = None
-        self._value = SecretStr(os.environ[env].strip()) if env else None
-
-    def __repr__(self) -> str:
-        return "ApiKey(**********)"
-
-    def get(self) -> SecretStr | None:
-        if self._path is None:
-            return self._value
-        stat = self._path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp != self._stamp:
-            self._value = SecretStr(self._path.read_text(encoding="utf-8").strip())
-            self._stamp = stamp
-        return self._value
-
+from llmmon.config.secrets import ApiKey
+from llmmon.config.types import (
+    Duration,
+    EnvName,
+    Name,
+    ReadableFile,
+    Regex,
+    StrictModel,
+    unique_names,
+)
 
 # --- endpoints -------------------------------------------------------------------------
 
@@ -98,18 +77,11 @@ class Budget(StrictModel):
 class TLSConfig(StrictModel):
     """How to trust an https endpoint, named as in Prometheus's tls_config."""
 
-    ca_file: Path | None = None
+    ca_file: ReadableFile | None = None
     insecure_skip_verify: bool = False
 
-    @field_validator("ca_file")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not os.access(value, os.R_OK):
-            raise ValueError("is not a readable file")
-        return value
 
-
-class LoadProbe(StrictModel):
+class LoadConfig(StrictModel):
     """A bounded burst of concurrent requests, to watch throughput under concurrency."""
 
     concurrency: int = Field(default=4, ge=1, le=256)
@@ -132,7 +104,7 @@ class Defaults(StrictModel):
     stream: bool = True
 
 
-class EndpointBase(StrictModel):
+class EndpointConfig(StrictModel):
     name: Name
     url: str
     model: str = Field(min_length=1, max_length=200)
@@ -143,12 +115,12 @@ class EndpointBase(StrictModel):
     # Stop reading a response past this many bytes: a probe asks for a few dozen tokens.
     max_response_bytes: int = Field(default=4 << 20, ge=1024, le=1 << 30)
     api_key_env: EnvName | None = None
-    api_key_file: Path | None = None
+    api_key_file: ReadableFile | None = None
     prompts: list[Prompt] = Field(default_factory=lambda: [DEFAULT_PROMPT], min_length=1)
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
     pricing: Pricing | None = None
     budget: Budget | None = None
-    load: LoadProbe | None = None
+    load: LoadConfig | None = None
     _api_key: ApiKey | None = PrivateAttr(default=None)
 
     @field_validator("url")
@@ -164,13 +136,6 @@ class EndpointBase(StrictModel):
             raise ValueError("must not carry credentials; use api_key_env or api_key_file")
         return value.rstrip("/")
 
-    @field_validator("api_key_file")
-    @classmethod
-    def _check_key_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not os.access(value, os.R_OK):
-            raise ValueError("is not a readable file")
-        return value
-
     @field_validator("api_key_env")
     @classmethod
     def _check_key_env(cls, value: str | None) -> str | None:
@@ -178,16 +143,10 @@ class EndpointBase(StrictModel):
             raise ValueError("names an environment variable that is not set or empty")
         return value
 
-    @field_validator("prompts")
-    @classmethod
-    def _unique_prompts(cls, value: list[Prompt]) -> list[Prompt]:
-        names = [p.name for p in value]
-        if len(names) != len(set(names)):
-            raise ValueError("prompt names must be unique within an endpoint")
-        return value
+    _unique_prompts = field_validator("prompts")(unique_names("prompt"))
 
     @model_validator(mode="after")
-    def _bind_key(self) -> EndpointBase:
+    def _bind_key(self) -> EndpointConfig:
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
         if self.api_key_env or self.api_key_file:
@@ -198,29 +157,17 @@ class EndpointBase(StrictModel):
         """The current key, re-read from its file when the file changed."""
         return self._api_key.get() if self._api_key else None
 
+    @property
+    def provider_name(self) -> str:
+        """The provider tag of a concrete config (``provider`` on each subclass)."""
+        return str(getattr(self, "provider", ""))
 
-class OpenAIEndpoint(EndpointBase):
-    provider: Literal["openai"]
-    api: Literal["chat", "completions"] = "chat"
-    # Azure OpenAI: set the api-version; the key then goes in an `api-key` header and the
-    # url is the deployment's, e.g. https://NAME.openai.azure.com/openai/deployments/DEPLOYMENT
-    api_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z.-]{1,40}$")
+    def identity(self) -> tuple[tuple[str, str, str], str]:
+        """The endpoint's label values and URL host: what its series are named by."""
+        return (self.name, self.provider_name, self.model), httpx.URL(self.url).host
 
-
-class AnthropicEndpoint(EndpointBase):
-    provider: Literal["anthropic"]
-    anthropic_version: str = Field(default="2023-06-01", pattern=r"^[0-9A-Za-z.-]{1,40}$")
-
-
-class OllamaEndpoint(EndpointBase):
-    provider: Literal["ollama"]
-
-
-class TGIEndpoint(EndpointBase):
-    provider: Literal["tgi"]
-
-
-Endpoint = Annotated[
-    OpenAIEndpoint | AnthropicEndpoint | OllamaEndpoint | TGIEndpoint,
-    Field(discriminator="provider"),
-]
+    def settings_key(self) -> tuple[type, dict[str, object]]:
+        """What an endpoint is configured with. Pydantic's == also compares private
+        attributes, and every load makes a new ApiKey, so == would call every keyed endpoint
+        changed."""
+        return type(self), self.model_dump()

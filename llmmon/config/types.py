@@ -1,10 +1,14 @@
-"""Building blocks of the configuration: errors, durations, names, strict models."""
+"""Building blocks of the configuration: errors, durations, names, readable files, name
+filters, strict models. Nothing here knows of providers or samplers."""
 
 from __future__ import annotations
 
 import math
+import os
 import re
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -14,8 +18,6 @@ from pydantic import (
     Field,
     PlainSerializer,
 )
-
-PROVIDERS = ("openai", "anthropic", "ollama", "tgi")
 
 
 class ConfigError(Exception):
@@ -87,5 +89,43 @@ def _compiles(value: str | None) -> str | None:
 Regex = Annotated[str, AfterValidator(_compiles)]
 
 
+def _readable(value: Path) -> Path:
+    if not os.access(value, os.R_OK):
+        raise ValueError("is not a readable file")
+    return value
+
+
+# A path the daemon will read (a key, a CA bundle): checked when the config is loaded, so a
+# typo is a rejected config and not a failing probe an hour later.
+ReadableFile = Annotated[Path, AfterValidator(_readable)]
+
+T = TypeVar("T")
+
+
+def unique_names(what: str) -> Callable[[Sequence[T]], Sequence[T]]:
+    """A validator for a list whose items' names become label values: each at most once."""
+
+    def check(items: Sequence[T]) -> Sequence[T]:
+        names = [getattr(item, "name", None) for item in items]
+        duplicates = sorted({str(n) for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"{what} names must be unique: " + ", ".join(duplicates))
+        return items
+
+    return check
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class NameFilter(StrictModel):
+    """Which names to report: those matching `include` (all when unset) but not `exclude`."""
+
+    include: Regex | None = None
+    exclude: Regex | None = None
+
+    def admits(self, name: str) -> bool:
+        if self.include is not None and not re.search(self.include, name):
+            return False
+        return self.exclude is None or not re.search(self.exclude, name)

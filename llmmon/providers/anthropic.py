@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from typing import Literal
 
-from llmmon.config import AnthropicEndpoint, Prompt
-from llmmon.providers import (
+from pydantic import Field, SecretStr
+
+from llmmon.config import EndpointConfig, Prompt
+from llmmon.providers.base import (
     Delta,
     Event,
     FramedDecoder,
     ProtocolError,
+    Provider,
     RequestSpec,
     Usage,
     count,
@@ -20,40 +23,9 @@ from llmmon.providers import (
 )
 
 
-class Anthropic:
-    stream_content_types: tuple[str, ...] = ("text/event-stream",)
-
-    def request(self, endpoint: AnthropicEndpoint, prompt: Prompt, key: SecretStr | None
-                ) -> RequestSpec:
-        headers = {"anthropic-version": endpoint.anthropic_version}
-        if key:
-            headers["x-api-key"] = key.get_secret_value()
-        body = {
-            "model": endpoint.model,
-            "max_tokens": prompt.max_tokens or endpoint.max_tokens,
-            "temperature": 0,
-            "stream": endpoint.stream,
-            "messages": [{"role": "user", "content": prompt.text}],
-        }
-        return RequestSpec(endpoint.url + "/v1/messages", headers, body)
-
-    def stream_decoder(self, endpoint: AnthropicEndpoint) -> _StreamDecoder:
-        return _StreamDecoder()
-
-    def parse_body(self, endpoint: AnthropicEndpoint, body: bytes) -> list[Event]:
-        message = load_object(body)
-        blocks = message.get("content")
-        events: list[Event] = []
-        for block in blocks if isinstance(blocks, list) else []:
-            if not isinstance(block, dict):
-                raise ProtocolError("content block is not an object")
-            if block.get("type") == "thinking":
-                events.append(Delta(text_of(block, "thinking"), reasoning=True))
-            elif block.get("type") == "text":
-                events.append(Delta(text_of(block, "text")))
-        usage = field(message, "usage")
-        events.append(Usage(count(usage.get("input_tokens")), count(usage.get("output_tokens"))))
-        return [e for e in events if not isinstance(e, Delta) or e.text]
+class AnthropicConfig(EndpointConfig):
+    provider: Literal["anthropic"]
+    anthropic_version: str = Field(default="2023-06-01", pattern=r"^[0-9A-Za-z.-]{1,40}$")
 
 
 class _StreamDecoder(FramedDecoder):
@@ -83,3 +55,36 @@ class _StreamDecoder(FramedDecoder):
             self.done = True
         return []  # ping, content_block_start/stop, signature deltas: no tokens
 
+
+class Anthropic(Provider[AnthropicConfig]):
+    config = AnthropicConfig
+    decoder = _StreamDecoder
+
+    def request(self, endpoint: AnthropicConfig, prompt: Prompt, key: SecretStr | None
+                ) -> RequestSpec:
+        headers = {"anthropic-version": endpoint.anthropic_version}
+        if key:
+            headers["x-api-key"] = key.get_secret_value()
+        body = {
+            "model": endpoint.model,
+            "max_tokens": prompt.max_tokens or endpoint.max_tokens,
+            "temperature": 0,
+            "stream": endpoint.stream,
+            "messages": [{"role": "user", "content": prompt.text}],
+        }
+        return RequestSpec(endpoint.url + "/v1/messages", headers, body)
+
+    def parse_body(self, endpoint: AnthropicConfig, body: bytes) -> list[Event]:
+        message = load_object(body)
+        blocks = message.get("content")
+        events: list[Event] = []
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                raise ProtocolError("content block is not an object")
+            if block.get("type") == "thinking":
+                events.append(Delta(text_of(block, "thinking"), reasoning=True))
+            elif block.get("type") == "text":
+                events.append(Delta(text_of(block, "text")))
+        usage = field(message, "usage")
+        events.append(Usage(count(usage.get("input_tokens")), count(usage.get("output_tokens"))))
+        return [e for e in events if not isinstance(e, Delta) or e.text]

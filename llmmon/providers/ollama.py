@@ -3,15 +3,17 @@ has ``done: true`` and Ollama's own counts (``prompt_eval_count``, ``eval_count`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from llmmon.config import OllamaEndpoint, Prompt
-from llmmon.providers import (
+from llmmon.config import EndpointConfig, Prompt
+from llmmon.providers.base import (
     Delta,
     Event,
     FramedDecoder,
+    NDJSONFraming,
+    Provider,
     RequestSpec,
     Usage,
     count,
@@ -21,10 +23,26 @@ from llmmon.providers import (
 )
 
 
-class Ollama:
-    stream_content_types: tuple[str, ...] = ("application/x-ndjson", "application/json")
+class OllamaConfig(EndpointConfig):
+    provider: Literal["ollama"]
 
-    def request(self, endpoint: OllamaEndpoint, prompt: Prompt, key: SecretStr | None
+
+class _StreamDecoder(FramedDecoder):
+    terminator = '"done": true'
+    framing = NDJSONFraming
+
+    def message(self, data: str | bytes) -> list[Event]:
+        obj = load_object(data)
+        self.done = obj.get("done") is True
+        return _events(obj)
+
+
+class Ollama(Provider[OllamaConfig]):
+    config = OllamaConfig
+    decoder = _StreamDecoder
+    stream_content_types = ("application/x-ndjson", "application/json")
+
+    def request(self, endpoint: OllamaConfig, prompt: Prompt, key: SecretStr | None
                 ) -> RequestSpec:
         # Ollama itself takes no key; a proxy in front of it may want a bearer token.
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
@@ -36,22 +54,8 @@ class Ollama:
         }
         return RequestSpec(endpoint.url + "/api/chat", headers, body)
 
-    def stream_decoder(self, endpoint: OllamaEndpoint) -> _StreamDecoder:
-        return _StreamDecoder()
-
-    def parse_body(self, endpoint: OllamaEndpoint, body: bytes) -> list[Event]:
+    def parse_body(self, endpoint: OllamaConfig, body: bytes) -> list[Event]:
         return _events(load_object(body))
-
-
-class _StreamDecoder(FramedDecoder):
-    terminator = '"done": true'
-    ndjson = True
-
-    def message(self, data: str | bytes) -> list[Event]:
-        obj = load_object(data)
-        self.done = obj.get("done") is True
-        return _events(obj)
-
 
 
 def _events(obj: dict[str, Any]) -> list[Event]:

@@ -3,16 +3,17 @@ LiteLLM, OpenAI itself), streamed as SSE ending with ``data: [DONE]`` or as one 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
-from llmmon.config import OpenAIEndpoint, Prompt
-from llmmon.providers import (
+from llmmon.config import EndpointConfig, Prompt
+from llmmon.providers.base import (
     Delta,
     Event,
     FramedDecoder,
     ProtocolError,
+    Provider,
     RequestSpec,
     Usage,
     count,
@@ -22,10 +23,29 @@ from llmmon.providers import (
 )
 
 
-class OpenAI:
-    stream_content_types: tuple[str, ...] = ("text/event-stream",)
+class OpenAIConfig(EndpointConfig):
+    provider: Literal["openai"]
+    api: Literal["chat", "completions"] = "chat"
+    # Azure OpenAI: set the api-version; the key then goes in an `api-key` header and the
+    # url is the deployment's, e.g. https://NAME.openai.azure.com/openai/deployments/DEPLOYMENT
+    api_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z.-]{1,40}$")
 
-    def request(self, endpoint: OpenAIEndpoint, prompt: Prompt, key: SecretStr | None
+
+class _StreamDecoder(FramedDecoder):
+    terminator = "[DONE]"
+
+    def message(self, data: str | bytes) -> list[Event]:
+        if str(data).strip() == "[DONE]":
+            self.done = True
+            return []
+        return _events(load_object(data))
+
+
+class OpenAI(Provider[OpenAIConfig]):
+    config = OpenAIConfig
+    decoder = _StreamDecoder
+
+    def request(self, endpoint: OpenAIConfig, prompt: Prompt, key: SecretStr | None
                 ) -> RequestSpec:
         body: dict[str, Any] = {
             "model": endpoint.model,
@@ -50,22 +70,8 @@ class OpenAI:
             headers["Authorization"] = f"Bearer {key.get_secret_value()}"
         return RequestSpec(endpoint.url + path, headers, body, params)
 
-    def stream_decoder(self, endpoint: OpenAIEndpoint) -> _StreamDecoder:
-        return _StreamDecoder()
-
-    def parse_body(self, endpoint: OpenAIEndpoint, body: bytes) -> list[Event]:
+    def parse_body(self, endpoint: OpenAIConfig, body: bytes) -> list[Event]:
         return _events(load_object(body))
-
-
-class _StreamDecoder(FramedDecoder):
-    terminator = "[DONE]"
-
-    def message(self, data: str | bytes) -> list[Event]:
-        if str(data).strip() == "[DONE]":
-            self.done = True
-            return []
-        return _events(load_object(data))
-
 
 
 def _events(obj: dict[str, Any]) -> list[Event]:
@@ -90,4 +96,3 @@ def _events(obj: dict[str, Any]) -> list[Event]:
         events.append(Usage(count(usage.get("prompt_tokens")),
                             count(usage.get("completion_tokens"))))
     return events
-

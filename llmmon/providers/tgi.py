@@ -4,13 +4,16 @@ token each; the last also carries ``generated_text`` and ``details``. Not stream
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import SecretStr
 
-from llmmon.config import Prompt, TGIEndpoint
-from llmmon.providers import (
+from llmmon.config import EndpointConfig, Prompt
+from llmmon.providers.base import (
     Delta,
     Event,
     FramedDecoder,
+    Provider,
     RequestSpec,
     Usage,
     count,
@@ -20,28 +23,8 @@ from llmmon.providers import (
 )
 
 
-class TGI:
-    stream_content_types: tuple[str, ...] = ("text/event-stream",)
-
-    def request(self, endpoint: TGIEndpoint, prompt: Prompt, key: SecretStr | None
-                ) -> RequestSpec:
-        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-        body = {
-            "inputs": prompt.text,
-            "parameters": {"max_new_tokens": prompt.max_tokens or endpoint.max_tokens,
-                           "do_sample": False, "details": True},
-        }
-        path = "/generate_stream" if endpoint.stream else "/generate"
-        return RequestSpec(endpoint.url + path, headers, body)
-
-    def stream_decoder(self, endpoint: TGIEndpoint) -> _StreamDecoder:
-        return _StreamDecoder()
-
-    def parse_body(self, endpoint: TGIEndpoint, body: bytes) -> list[Event]:
-        obj = load_object(body)
-        text = text_of(obj, "generated_text")
-        generated = count(field(obj, "details").get("generated_tokens"))
-        return [*([Delta(text)] if text else []), Usage(None, generated)]
+class TGIConfig(EndpointConfig):
+    provider: Literal["tgi"]
 
 
 class _StreamDecoder(FramedDecoder):
@@ -59,3 +42,24 @@ class _StreamDecoder(FramedDecoder):
             events.append(Usage(None, count(field(obj, "details").get("generated_tokens"))))
         return events
 
+
+class TGI(Provider[TGIConfig]):
+    config = TGIConfig
+    decoder = _StreamDecoder
+
+    def request(self, endpoint: TGIConfig, prompt: Prompt, key: SecretStr | None
+                ) -> RequestSpec:
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        body = {
+            "inputs": prompt.text,
+            "parameters": {"max_new_tokens": prompt.max_tokens or endpoint.max_tokens,
+                           "do_sample": False, "details": True},
+        }
+        path = "/generate_stream" if endpoint.stream else "/generate"
+        return RequestSpec(endpoint.url + path, headers, body)
+
+    def parse_body(self, endpoint: TGIConfig, body: bytes) -> list[Event]:
+        obj = load_object(body)
+        text = text_of(obj, "generated_text")
+        generated = count(field(obj, "details").get("generated_tokens"))
+        return [*([Delta(text)] if text else []), Usage(None, generated)]

@@ -12,13 +12,81 @@ import logging
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import psutil
+from pydantic import PlainValidator
 
-from llmmon import metrics as m
-from llmmon.metrics import Family, Reading
-from llmmon.samplers.process import GPUMemoryByPid
+from llmmon.config import SamplerConfig
+from llmmon.metrics.family import Family, Reading
+from llmmon.samplers.gpu_memory import GPUMemoryByPid
+from llmmon.samplers.nvml import call, cuda_version, import_nvml, is_lost, once, text
+
+
+def _auto_or_bool(value: object) -> Literal["auto"] | bool:
+    words = {"auto": "auto", "true": True, "false": False, "on": True, "off": False}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in words:
+        return words[value.lower()]  # type: ignore[return-value]
+    raise ValueError("must be auto, true or false")
+
+
+class GPUConfig(SamplerConfig):
+    # "auto": sample when NVML and a driver are present, stay quiet otherwise.
+    enabled: Annotated[Literal["auto"] | bool, PlainValidator(_auto_or_bool)] = "auto"  # type: ignore[assignment]
+
+    def active(self) -> bool:
+        return self.enabled is not False
+
+
+_GPU = ("gpu", "uuid")
+GPU_UP = Family("llmmon_gpu_up", "gauge", "1 if NVML answers for this GPU, 0 if it is lost.",
+                ("gpu",), group="gpu")
+GPU_INFO = Family("llmmon_gpu_info", "gauge", "Always 1; GPU identity in labels.",
+                  (*_GPU, "name", "driver", "cuda"), group="gpu")
+GPU_UTIL = Family("llmmon_gpu_utilization_ratio", "gauge",
+                  "Share of the last sample period a kernel ran (0..1).", _GPU, group="gpu")
+GPU_MEM_UTIL = Family("llmmon_gpu_memory_utilization_ratio", "gauge",
+                      "Share of the last sample period device memory was read or written.",
+                      _GPU, group="gpu")
+GPU_MEM_USED = Family("llmmon_gpu_memory_used_bytes", "gauge", "Device memory in use.", _GPU,
+                      group="gpu")
+GPU_MEM_TOTAL = Family("llmmon_gpu_memory_total_bytes", "gauge", "Device memory.", _GPU,
+                       group="gpu")
+GPU_TEMP = Family("llmmon_gpu_temperature_celsius", "gauge", "GPU core temperature.", _GPU,
+                  group="gpu")
+GPU_POWER = Family("llmmon_gpu_power_watts", "gauge", "Power draw.", _GPU, group="gpu")
+GPU_POWER_LIMIT = Family("llmmon_gpu_power_limit_watts", "gauge", "Enforced power limit.",
+                         _GPU, group="gpu")
+
+GPU_ENERGY = Family("llmmon_gpu_energy_joules_total", "counter",
+                    "Energy used since the driver loaded.", _GPU, group="gpu")
+GPU_CLOCK = Family("llmmon_gpu_clock_hertz", "gauge", "Current clock, by domain.",
+                   _GPU + ("clock",), group="gpu")
+GPU_FAN = Family("llmmon_gpu_fan_speed_ratio", "gauge", "Fan speed as a share of its maximum.",
+                 _GPU, group="gpu")
+GPU_THROTTLE = Family("llmmon_gpu_throttle_active", "gauge",
+                      "1 while the clocks are held down for this reason.",
+                      _GPU + ("reason",), group="gpu")
+GPU_ECC = Family("llmmon_gpu_ecc_errors_total", "counter",
+                 "Memory ECC errors since the driver loaded.", _GPU + ("type",), group="gpu")
+GPU_PCIE_RX = Family("llmmon_gpu_pcie_rx_bytes_per_second", "gauge",
+                     "PCIe receive throughput over NVML's last 20 ms window.", _GPU, group="gpu")
+GPU_PCIE_TX = Family("llmmon_gpu_pcie_tx_bytes_per_second", "gauge",
+                     "PCIe transmit throughput over NVML's last 20 ms window.", _GPU, group="gpu")
+GPU_MIG = Family("llmmon_gpu_mig_mode_enabled", "gauge", "1 if MIG mode is on.", _GPU,
+                 group="gpu")
+GPU_PROC_MEM = Family("llmmon_gpu_process_memory_used_bytes", "gauge",
+                      "Device memory used by each process on the GPU.",
+                      _GPU + ("pid", "process"), group="gpu")
+
+FAMILIES: tuple[Family, ...] = (
+    GPU_UP, GPU_INFO, GPU_UTIL, GPU_MEM_UTIL, GPU_MEM_USED, GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER,
+    GPU_POWER_LIMIT, GPU_ENERGY, GPU_CLOCK, GPU_FAN, GPU_THROTTLE, GPU_ECC, GPU_PCIE_RX,
+    GPU_PCIE_TX, GPU_MIG, GPU_PROC_MEM,
+)
+
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +98,6 @@ THROTTLE_REASONS = {
     0x40: "hw_thermal_slowdown", 0x80: "hw_power_brake_slowdown",
     0x100: "display_clock_setting",
 }
-
-
-def import_nvml() -> ModuleType | None:
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    module: ModuleType = pynvml
-    return module
 
 
 class GPUSampler:
@@ -70,20 +129,20 @@ class GPUSampler:
         for index in range(nv.nvmlDeviceGetCount()):
             retry_at, backoff = self._lost.get(index, (0.0, 0.0))
             if retry_at > now:  # lost, and not yet time to look again
-                readings.append((m.GPU_UP, (str(index),), 0.0))
+                readings.append((GPU_UP, (str(index),), 0.0))
                 continue
             try:
                 readings += self._sample_gpu(index, by_pid)
                 self._lost.pop(index, None)
             except nv.NVMLError as exc:
-                if not _is_lost(nv, exc):
+                if not is_lost(nv, exc):
                     raise
                 if not backoff:
                     log.warning("GPU %d is lost (%s)", index, type(exc).__name__)
                 backoff = min(backoff * 2, MAX_BACKOFF) if backoff else 5.0
                 self._lost[index] = (now + backoff, backoff)
                 self._identity.pop(index, None)
-                readings.append((m.GPU_UP, (str(index),), 0.0))
+                readings.append((GPU_UP, (str(index),), 0.0))
         if self._process_memory is not None:
             self._process_memory.replace(by_pid)
         return readings
@@ -124,7 +183,7 @@ class GPUSampler:
         handle = nv.nvmlDeviceGetHandleByIndex(index)
         ident = self._identity.get(index) or self._identify(index, handle)
         gpu = ident[:2]
-        readings: list[Reading] = [(m.GPU_UP, (str(index),), 1.0), (m.GPU_INFO, ident, 1.0)]
+        readings: list[Reading] = [(GPU_UP, (str(index),), 1.0), (GPU_INFO, ident, 1.0)]
 
         def field(family: Family, read: Callable[[], Any], extra: tuple[str, ...] = ()) -> None:
             try:
@@ -132,29 +191,29 @@ class GPUSampler:
             except nv.NVMLError_NotSupported:
                 pass  # this GPU has no such sensor: leave the series out
 
-        util = _once(lambda: nv.nvmlDeviceGetUtilizationRates(handle))
-        memory = _once(lambda: nv.nvmlDeviceGetMemoryInfo(handle))
-        field(m.GPU_UTIL, lambda: util().gpu / 100.0)
-        field(m.GPU_MEM_UTIL, lambda: util().memory / 100.0)
-        field(m.GPU_MEM_USED, lambda: memory().used)
-        field(m.GPU_MEM_TOTAL, lambda: memory().total)
-        field(m.GPU_TEMP, lambda: nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))
-        field(m.GPU_POWER, lambda: nv.nvmlDeviceGetPowerUsage(handle) / 1000.0)
-        field(m.GPU_POWER_LIMIT, lambda: nv.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0)
-        field(m.GPU_ENERGY, lambda: nv.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0)
-        field(m.GPU_FAN, lambda: nv.nvmlDeviceGetFanSpeed(handle) / 100.0)
-        field(m.GPU_MIG, lambda: nv.nvmlDeviceGetMigMode(handle)[0])
+        util = once(lambda: nv.nvmlDeviceGetUtilizationRates(handle))
+        memory = once(lambda: nv.nvmlDeviceGetMemoryInfo(handle))
+        field(GPU_UTIL, lambda: util().gpu / 100.0)
+        field(GPU_MEM_UTIL, lambda: util().memory / 100.0)
+        field(GPU_MEM_USED, lambda: memory().used)
+        field(GPU_MEM_TOTAL, lambda: memory().total)
+        field(GPU_TEMP, lambda: nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))
+        field(GPU_POWER, lambda: nv.nvmlDeviceGetPowerUsage(handle) / 1000.0)
+        field(GPU_POWER_LIMIT, lambda: nv.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0)
+        field(GPU_ENERGY, lambda: nv.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0)
+        field(GPU_FAN, lambda: nv.nvmlDeviceGetFanSpeed(handle) / 100.0)
+        field(GPU_MIG, lambda: nv.nvmlDeviceGetMigMode(handle)[0])
         for clock, domain in (("sm", nv.NVML_CLOCK_SM), ("memory", nv.NVML_CLOCK_MEM)):
-            field(m.GPU_CLOCK, _call(nv.nvmlDeviceGetClockInfo, handle, domain, scale=1e6),
+            field(GPU_CLOCK, call(nv.nvmlDeviceGetClockInfo, handle, domain, scale=1e6),
                   (clock,))
         for kind, error in (("corrected", nv.NVML_MEMORY_ERROR_TYPE_CORRECTED),
                             ("uncorrected", nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED)):
-            field(m.GPU_ECC, _call(nv.nvmlDeviceGetTotalEccErrors, handle, error,
+            field(GPU_ECC, call(nv.nvmlDeviceGetTotalEccErrors, handle, error,
                                    nv.NVML_VOLATILE_ECC), (kind,))
         # NVML reports PCIe throughput in KiB/s.
-        field(m.GPU_PCIE_RX, _call(nv.nvmlDeviceGetPcieThroughput, handle,
+        field(GPU_PCIE_RX, call(nv.nvmlDeviceGetPcieThroughput, handle,
                                    nv.NVML_PCIE_UTIL_RX_BYTES, scale=1024.0))
-        field(m.GPU_PCIE_TX, _call(nv.nvmlDeviceGetPcieThroughput, handle,
+        field(GPU_PCIE_TX, call(nv.nvmlDeviceGetPcieThroughput, handle,
                                    nv.NVML_PCIE_UTIL_TX_BYTES, scale=1024.0))
         readings += self._throttle(handle, gpu) + self._processes(handle, gpu, by_pid)
         return readings
@@ -169,7 +228,7 @@ class GPUSampler:
             mask = int(read(handle))
         except (nv.NVMLError_NotSupported, nv.NVMLError_FunctionNotFound):
             return []
-        return [(m.GPU_THROTTLE, gpu + (reason,), 1.0 if mask & bit else 0.0)
+        return [(GPU_THROTTLE, gpu + (reason,), 1.0 if mask & bit else 0.0)
                 for bit, reason in THROTTLE_REASONS.items()]
 
     def _processes(self, handle: Any, gpu: tuple[str, ...], by_pid: dict[int, float]
@@ -186,7 +245,7 @@ class GPUSampler:
             if used is None:  # NVML withholds it (no permission, or MIG without privileges)
                 continue
             by_pid[proc.pid] = by_pid.get(proc.pid, 0.0) + float(used)
-            readings.append((m.GPU_PROC_MEM, gpu + (str(proc.pid), self._name(proc.pid)),
+            readings.append((GPU_PROC_MEM, gpu + (str(proc.pid), self._name(proc.pid)),
                              float(used)))
         return readings
 
@@ -201,8 +260,8 @@ class GPUSampler:
     def _identify(self, index: int, handle: Any) -> tuple[str, ...]:
         nv = self._nvml
         assert nv is not None
-        ident = (str(index), _str(nv.nvmlDeviceGetUUID(handle)), _str(nv.nvmlDeviceGetName(handle)),
-                 _str(nv.nvmlSystemGetDriverVersion()), _cuda_version(nv))
+        ident = (str(index), text(nv.nvmlDeviceGetUUID(handle)), text(nv.nvmlDeviceGetName(handle)),
+                 text(nv.nvmlSystemGetDriverVersion()), cuda_version(nv))
         self._identity[index] = ident
         return ident
 
@@ -216,37 +275,3 @@ class GPUSampler:
 
     def close(self) -> None:
         self._shutdown()
-
-
-def _call(fn: Callable[..., Any], *args: Any, scale: float = 1.0) -> Callable[[], float]:
-    return lambda: float(fn(*args)) * scale
-
-
-def _once(read: Callable[[], Any]) -> Callable[[], Any]:
-    """One NVML call shared by several fields (utilisation gives gpu and memory)."""
-    box: list[Any] = []
-
-    def get() -> Any:
-        if not box:
-            box.append(read())
-        return box[0]
-
-    return get
-
-
-def _is_lost(nv: ModuleType, exc: Exception) -> bool:
-    lost = tuple(getattr(nv, n) for n in ("NVMLError_GpuIsLost", "NVMLError_Unknown",
-                                          "NVMLError_Uninitialized") if hasattr(nv, n))
-    return isinstance(exc, lost)
-
-
-def _str(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _cuda_version(nv: ModuleType) -> str:
-    try:
-        version = int(nv.nvmlSystemGetCudaDriverVersion())
-    except nv.NVMLError:
-        return ""
-    return f"{version // 1000}.{version % 1000 // 10}"

@@ -9,30 +9,61 @@ from __future__ import annotations
 
 import os
 import re
-import threading
+from pathlib import Path
 
 import psutil
+from pydantic import Field, field_validator, model_validator
 
-from llmmon import metrics as m
-from llmmon.config import ProcessTarget
-from llmmon.metrics import Reading
+from llmmon.config import Name, Regex, SamplerConfig, StrictModel, unique_names
+from llmmon.metrics.family import Family, Reading
+from llmmon.samplers.gpu_memory import GPUMemoryByPid
 
 
-class GPUMemoryByPid:
-    """Device memory per pid, written by the GPU sampler and read by the process sampler,
-    so NVML has one owner."""
+class ProcessTarget(StrictModel):
+    """A process to watch, found by exactly one of: a command-line substring, a command-line
+    regular expression, its process name, or a pid file."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._used: dict[int, float] = {}
+    name: Name
+    cmdline: str | None = Field(default=None, min_length=1, max_length=1000)
+    cmdline_regex: Regex | None = None
+    process_name: str | None = Field(default=None, min_length=1, max_length=255)
+    pidfile: Path | None = None
 
-    def replace(self, used: dict[int, float]) -> None:
-        with self._lock:
-            self._used = used
+    @model_validator(mode="after")
+    def _one_matcher(self) -> ProcessTarget:
+        given = [self.cmdline, self.cmdline_regex, self.process_name, self.pidfile]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of cmdline, cmdline_regex, process_name, pidfile")
+        return self
 
-    def get(self, pid: int) -> float | None:
-        with self._lock:
-            return self._used.get(pid)
+
+class ProcessConfig(SamplerConfig):
+    targets: list[ProcessTarget] = Field(default_factory=list)
+
+    _unique_targets = field_validator("targets")(unique_names("target"))
+
+    def active(self) -> bool:
+        return self.enabled and bool(self.targets)
+
+
+PROC_UP = Family("llmmon_target_process_up", "gauge", "1 if a process matches the target.",
+                 ("target",), group="process")
+PROC_CPU = Family("llmmon_target_process_cpu_seconds_total", "counter",
+                  "User and system CPU time of the target process.", ("target",),
+                  group="process")
+PROC_RSS = Family("llmmon_target_process_resident_memory_bytes", "gauge",
+                  "Resident memory of the target process.", ("target",), group="process")
+PROC_THREADS = Family("llmmon_target_process_threads", "gauge", "Threads of the target process.",
+                      ("target",), group="process")
+PROC_GPU_MEM = Family("llmmon_target_process_gpu_memory_bytes", "gauge",
+                      "Device memory used by the target process, all GPUs summed.", ("target",),
+                      group="process")
+PROC_FDS = Family("llmmon_target_process_open_fds", "gauge",
+                  "Open file descriptors of the target process.", ("target",), group="process")
+
+FAMILIES: tuple[Family, ...] = (
+    PROC_UP, PROC_CPU, PROC_RSS, PROC_THREADS, PROC_GPU_MEM, PROC_FDS,
+)
 
 
 class ProcessSampler:
@@ -57,8 +88,8 @@ class ProcessSampler:
             elif self._gpu_memory is not None and proc is not None:
                 used = self._gpu_memory.get(proc.pid)
                 if used is not None:
-                    values.append((m.PROC_GPU_MEM, (target.name,), used))
-            readings.append((m.PROC_UP, (target.name,), 0.0 if values is None else 1.0))
+                    values.append((PROC_GPU_MEM, (target.name,), used))
+            readings.append((PROC_UP, (target.name,), 0.0 if values is None else 1.0))
             readings += values or []
         return readings
 
@@ -103,11 +134,11 @@ def _read(proc: psutil.Process, name: str) -> list[Reading] | None:
     try:
         with proc.oneshot():
             cpu = proc.cpu_times()
-            readings.append((m.PROC_CPU, (name,), cpu.user + cpu.system))
-            readings.append((m.PROC_RSS, (name,), float(proc.memory_info().rss)))
-            readings.append((m.PROC_THREADS, (name,), float(proc.num_threads())))
+            readings.append((PROC_CPU, (name,), cpu.user + cpu.system))
+            readings.append((PROC_RSS, (name,), float(proc.memory_info().rss)))
+            readings.append((PROC_THREADS, (name,), float(proc.num_threads())))
             try:
-                readings.append((m.PROC_FDS, (name,), float(proc.num_fds())))
+                readings.append((PROC_FDS, (name,), float(proc.num_fds())))
             except psutil.AccessDenied:
                 pass  # another user's process: its fds are not ours to count
     except (psutil.NoSuchProcess, psutil.ZombieProcess):

@@ -10,15 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from llmmon.config import EndpointBase, OpenAIEndpoint, ProcessTarget, Settings
-from llmmon.samplers.gpu import import_nvml
-from llmmon.simnvml import ScriptedNVML
+from llmmon.config import EndpointConfig
+from llmmon.config.settings import Settings
+from llmmon.daemon.runtime import Runtime
+from llmmon.providers.openai import OpenAIConfig
+from llmmon.samplers.base import SamplerContext
+from llmmon.samplers.nvml import import_nvml
+from llmmon.samplers.process import ProcessTarget
+from llmmon.sim.nvml import ScriptedNVML
+from llmmon.sim.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
 
-def demo_endpoint(port: int) -> EndpointBase:
-    return OpenAIEndpoint.model_validate({
+def demo_endpoint(port: int) -> EndpointConfig:
+    return OpenAIConfig.model_validate({
         "name": "demo", "provider": "openai", "url": f"http://127.0.0.1:{port}/v1",
         "model": "llmmon-sim", "interval": "5s", "timeout": "10s", "max_tokens": 20,
         "prompts": [
@@ -47,18 +53,35 @@ def demo_gpus() -> ModuleType | None:
     return ScriptedNVML(gpus=2, pids=[os.getpid()]).module
 
 
-def demo_adjuster(port: int) -> Callable[[Settings], None]:
+def demo_adjuster(port: int) -> Callable[[Settings], Settings]:
     """Adds the demo endpoint and watches llmmon's own process as the demo's "model server"
-    (the simulator runs in it), in every config the daemon loads."""
+    (the simulator runs in it), to a loaded config."""
     pidfile = Path(tempfile.gettempdir()) / f"llmmon-demo-{os.getpid()}.pid"
     pidfile.write_text(f"{os.getpid()}\n")
     endpoint = demo_endpoint(port)
     target = ProcessTarget(name="demo-server", pidfile=pidfile)
 
-    def adjust(settings: Settings) -> None:
+    def adjust(settings: Settings) -> Settings:
         if not any(e.name == endpoint.name for e in settings.endpoints):
-            settings.endpoints.append(endpoint)  # type: ignore[arg-type]
-        if not any(t.name == target.name for t in settings.samplers.process.targets):
-            settings.samplers.process.targets.append(target)
+            settings.endpoints.append(endpoint)
+        targets = settings.samplers.process.targets
+        if not any(t.name == target.name for t in targets):
+            targets.append(target)
+        return settings
 
     return adjust
+
+
+async def run_demo(settings: Settings, load: Callable[[], Settings]) -> int:
+    """``llmmon run --demo``: the daemon with the simulator running in-process beside it;
+    every config it loads, the first and each reload, gets the demo's additions."""
+    simulator = Simulator()
+    port = await simulator.start("127.0.0.1", 0)
+    log.info("demo: simulated endpoint at http://127.0.0.1:%d/v1", port)
+    adjust = demo_adjuster(port)
+    try:
+        runtime = Runtime(adjust(settings), lambda: adjust(load()),
+                          samplers=SamplerContext(nvml=demo_gpus()))
+        return await runtime.run()
+    finally:
+        await simulator.close()

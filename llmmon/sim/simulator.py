@@ -9,7 +9,7 @@ carries the ``x-sim-received-ns`` header, taken when the request was fully read.
 on one host share that clock, so a test can compare what a probe measured with what really
 happened.
 
-Run standalone: ``python -m llmmon.simulator --port 8000 --ttft 0.2 --itl 0.03``.
+Run standalone: ``python -m llmmon.sim.simulator --port 8000 --ttft 0.2 --itl 0.03``.
 Change behaviour while running: ``POST /sim/config`` with a JSON object of settings.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmmon.httpserver import HTTPServer, Request, Response
-from llmmon.simformats import FORMATS, Format
+from llmmon.daemon.httpserver import HTTPServer, Request, Response
+from llmmon.sim.formats import FORMATS, Format
 
 _JSON = {"Content-Type": "application/json"}
 _PIECE = re.compile(r"\s*\S+")
@@ -207,7 +207,7 @@ def _json(obj: dict[str, Any], status: int = 200, headers: dict[str, str] | None
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m llmmon.simulator", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m llmmon.sim.simulator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

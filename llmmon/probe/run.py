@@ -12,55 +12,16 @@ import asyncio
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 
-from llmmon.checks import passes
-from llmmon.config import EndpointBase, Prompt
-from llmmon.cost import cost_usd
-from llmmon.providers import ProtocolError, StreamDecoder, get_provider
-from llmmon.result import NS, ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
-
-__all__ = ["ErrorReason", "ProbeResult", "run_probe"]
-
-
-class _Trace:
-    """Collects httpcore's trace events as monotonic nanosecond stamps."""
-
-    def __init__(self, clock: Callable[[], int]) -> None:
-        self.clock = clock
-        self.at: dict[str, int] = {}
-        self.stream: Any = None  # the response's network stream, once there is one
-
-    async def __call__(self, name: str, info: dict[str, Any]) -> None:
-        self.at[name] = self.clock()
-
-    def span(self, start: str, end: str) -> float | None:
-        begin, finish = self.at.get(start + ".started"), self.at.get(end + ".complete")
-        return (finish - begin) / NS if begin is not None and finish is not None else None
-
-    def phases(self, stream: Any) -> dict[str, float]:
-        sent = self.at.get("http11.send_request_body.complete")
-        headers = self.at.get("http11.receive_response_headers.complete")
-        connect = self.span("connection.connect_tcp", "connection.connect_tcp")
-        spans = {
-            "connect": connect,
-            "tls": self.span("connection.start_tls", "connection.start_tls"),
-            "send": self.span("http11.send_request_headers", "http11.send_request_body"),
-            "wait": (headers - sent) / NS if sent and headers else None,
-        }
-        # Only llmmon's backend times name resolution apart; httpx's own does it inside
-        # connect_tcp (connections through a proxy), where DNS stays part of connect.
-        if hasattr(stream, "dns_seconds"):
-            spans["dns"] = stream.dns_seconds if connect is not None else None
-            if connect is not None:
-                spans["connect"] = connect - stream.dns_seconds
-        if sent is not None:  # a reused connection had no DNS, connect or TLS phase at all
-            for phase in ("dns", "connect", "tls"):
-                if phase in spans and spans[phase] is None:
-                    spans[phase] = 0.0
-        return {k: v for k, v in spans.items() if v is not None}
+from llmmon.config import EndpointConfig, Prompt
+from llmmon.probe.checks import passes
+from llmmon.probe.cost import cost_usd
+from llmmon.probe.result import ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
+from llmmon.probe.trace import NS, Trace
+from llmmon.providers import get_provider
+from llmmon.providers.base import ProtocolError, StreamDecoder
 
 
 def _status_reason(status: int) -> ErrorReason | None:
@@ -77,10 +38,9 @@ def _status_reason(status: int) -> ErrorReason | None:
 
 async def run_probe(
     client: httpx.AsyncClient,
-    endpoint: EndpointBase,
+    endpoint: EndpointConfig,
     prompt: Prompt,
     *,
-    clock: Callable[[], int] = time.monotonic_ns,
     decoder: StreamDecoder | None = None,
 ) -> ProbeResult:
     """Run one probe under ``endpoint.timeout``; never raises for endpoint misbehaviour.
@@ -88,8 +48,8 @@ async def run_probe(
     ``decoder`` replaces the provider's stream decoder (benchmarks wrap it to see raw bytes).
     """
     result = ProbeResult(endpoint.name, prompt.name)
-    trace = _Trace(clock)
-    start = clock()
+    trace = Trace()
+    start = time.monotonic_ns()
     try:
         async with asyncio.timeout(endpoint.timeout):
             await _exchange(client, endpoint, prompt, result, trace, decoder)
@@ -101,9 +61,8 @@ async def run_probe(
         result.error = "connect"
     except (httpx.HTTPError, ProtocolError):
         result.error = result.error or "protocol"
-    end = clock()
-    result.e2e = (end - start) / NS
-    result.phases = trace.phases(trace.stream)
+    result.e2e = (time.monotonic_ns() - start) / NS
+    result.phases = trace.phases()
     result.finished_unix = time.time()
     result.cost_usd = cost_usd(getattr(endpoint, "pricing", None), result.prompt_tokens,
                                result.output_tokens)
@@ -118,8 +77,8 @@ class _TooLarge(Exception):
     pass
 
 
-async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: Prompt,
-                    result: ProbeResult, trace: _Trace, decoder: StreamDecoder | None) -> None:
+async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt,
+                    result: ProbeResult, trace: Trace, decoder: StreamDecoder | None) -> None:
     max_bytes = endpoint.max_response_bytes
     provider = get_provider(endpoint)
     spec = provider.request(endpoint, prompt, endpoint.api_key())
@@ -144,7 +103,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointBase, prompt: P
             if "json" not in content_type:
                 raise ProtocolError("unexpected content type")
             body = await _read_body(response, max_bytes)
-            apply_events(result, provider.parse_body(endpoint, body), trace.clock(), None)
+            apply_events(result, provider.parse_body(endpoint, body), time.monotonic_ns(), None)
     except _TooLarge:
         result.error = "too_large"
     finally:
@@ -190,15 +149,15 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
 
 
 async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result: ProbeResult,
-                       trace: _Trace, max_bytes: int) -> None:
-    clock, stream = trace.clock, trace.stream
-    stamped = getattr(stream, "last_rx_ns", None) is not None
-    sent = getattr(stream, "last_tx_ns", None) or trace.at.get("http11.send_request_body.complete")
+                       trace: Trace, max_bytes: int) -> None:
+    stamped = trace.stamped
+    sent = (stamped.last_tx_ns if stamped else None) \
+        or trace.at.get("http11.send_request_body.complete")
     timing = StreamTiming(sent)
     result.sent_ns = sent
     async for chunk in _chunks(response, max_bytes):
         # before any parsing: the kernel's receive stamp where there is one, else now
-        at = stream.last_rx_ns if stamped else clock()
+        at = stamped.last_rx_ns if stamped and stamped.last_rx_ns else time.monotonic_ns()
         apply_events(result, decoder.feed(chunk), at, timing)
     decoder.finish()
     if not result.tokens_from_usage:

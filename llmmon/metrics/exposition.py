@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -24,8 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _go_float
 
-if TYPE_CHECKING:
-    from llmmon.metrics import Family
+from llmmon.metrics.family import Family
 
 
 def _float(value: float) -> str:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from llmmon.config import EndpointBase, LoadProbe
-from llmmon.probe import run_probe
-from llmmon.result import ProbeResult
+from llmmon.config import EndpointConfig, LoadConfig
+from llmmon.probe.result import ProbeResult
+from llmmon.probe.run import run_probe
 
 
 @dataclass
@@ -39,7 +39,7 @@ class LoadResult:
         return 1.0 - self.succeeded / self.requests if self.requests else 0.0
 
 
-async def run_load(client: httpx.AsyncClient, endpoint: EndpointBase, load: LoadProbe
+async def run_load(client: httpx.AsyncClient, endpoint: EndpointConfig, load: LoadConfig
                    ) -> LoadResult:
     """``load.requests`` probes, ``load.concurrency`` at a time, all within ``load.timeout``.
 

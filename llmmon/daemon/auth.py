@@ -26,7 +26,8 @@ from typing import Literal
 import bcrypt
 from pydantic import Field, ValidationError
 
-from llmmon.config import ConfigError, StrictModel, describe_errors, read_yaml
+from llmmon.config import ConfigError, StrictModel
+from llmmon.config.settings import describe_errors, read_yaml
 
 # Checked when a user is unknown, so that a wrong name costs as long as a wrong password.
 _DUMMY_HASH = b"$2b$10$rYnYQT3TreY5c86kWgvApOiq8u1kC.jn7X5ku5ytQjAFJ75IkT.nS"
@@ -66,10 +67,6 @@ class WebSecurity:
         # bcrypt costs ~100 ms by design; cache successful checks (by digest, never the
         # password) so a scrape every few seconds does not burn a core.
         self._verified: set[bytes] = set()
-
-    @property
-    def auth_required(self) -> bool:
-        return bool(self._users)
 
     async def authorized(self, header: str | None) -> bool:
         if not self._users:

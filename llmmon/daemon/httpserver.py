@@ -14,7 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,8 @@ WRITE_TIMEOUT = 30.0  # a client that stops reading is dropped after this
 class Request:
     method: str
     path: str
-    query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes = b""
-    peer: str = ""
 
 
 @dataclass
@@ -103,12 +101,11 @@ class HTTPServer:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
         while True:
             try:
                 async with asyncio.timeout(HEAD_TIMEOUT):
                     head = await reader.readuntil(b"\r\n\r\n")
-                    request = _parse_head(head, str(peer[0]) if peer else "")
+                    request = _parse_head(head)
                     request.body = await _read_body(reader, request.headers)
             except asyncio.IncompleteReadError as exc:
                 if exc.partial:
@@ -128,7 +125,7 @@ class HTTPServer:
                 return
 
 
-def _parse_head(head: bytes, peer: str) -> Request:
+def _parse_head(head: bytes) -> Request:
     try:
         lines = head.decode("latin-1").split("\r\n")
         method, target, version = lines[0].split(" ")
@@ -143,8 +140,7 @@ def _parse_head(head: bytes, peer: str) -> Request:
             if not sep:
                 raise _BadRequest("malformed header")
             headers[name.strip().lower()] = value.strip()
-    url = urlsplit(target)
-    return Request(method.upper(), url.path or "/", parse_qs(url.query), headers, peer=peer)
+    return Request(method.upper(), urlsplit(target).path or "/", headers)
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:

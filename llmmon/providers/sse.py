@@ -72,8 +72,3 @@ class SSEParser:
         event = SSEEvent(self._event or "message", "\n".join(self._data))
         self._data, self._event = [], ""
         return event
-
-    @property
-    def pending(self) -> bool:
-        """True when bytes or data lines wait for an end of event that never came."""
-        return bool(self._buf.strip() or self._data)

@@ -8,9 +8,10 @@
 * Name resolution is timed apart from the TCP connect (the ``dns`` phase).
 * TLS runs over the same raw socket through ``ssl.SSLObject``, so HTTPS keeps kernel stamps.
 
-The probe finds the stream in ``response.extensions["network_stream"]`` and reads
-``last_rx_ns`` / ``last_tx_ns`` from it (CLOCK_MONOTONIC nanoseconds). ``make_client`` builds
-the httpx client every probe uses, with this backend in place.
+The probe finds the stream in ``response.extensions["network_stream"]`` and reads its stamps
+through the ``Stamped`` protocol (``trace.py``): ``last_rx_ns`` / ``last_tx_ns`` in
+CLOCK_MONOTONIC nanoseconds, and ``dns_seconds``. ``transport.py`` puts this backend under
+the httpx client every probe uses.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpcore
-import httpx
-
-from llmmon.config import EndpointBase
 
 # Python's socket module does not export SO_TIMESTAMPNS; Linux's value is 35 on x86_64 and
 # arm64 (asm-generic), and SCM_TIMESTAMPNS equals it.
@@ -251,22 +249,3 @@ def _readable_now(sock: socket.socket) -> bool:
         return False
     except OSError:
         return True
-
-
-def make_client(endpoint: EndpointBase, connections: int = 4) -> httpx.AsyncClient:
-    # TCP_NODELAY: Nagle plus delayed ACKs would add milliseconds to small requests.
-    tls = endpoint.tls_config
-    verify: ssl.SSLContext | bool = (
-        False if tls.insecure_skip_verify
-        else ssl.create_default_context(cafile=str(tls.ca_file)) if tls.ca_file
-        else True
-    )
-    transport = httpx.AsyncHTTPTransport(
-        verify=verify, retries=0, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
-    # Swap in llmmon's network backend (kernel receive stamps, a DNS phase). httpx offers no
-    # public way to pass one; tests check that it is in place.
-    transport._pool._network_backend = StampingBackend()
-    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(endpoint.timeout),
-                             follow_redirects=False)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import email.utils
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 
-from llmmon.providers import Delta, Event, Usage
+from llmmon.probe.trace import NS
+from llmmon.providers.base import Delta, Event, Usage
 
+# Why a probe failed: the `reason` label's values, and nothing else.
 ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
                       "too_large", "check_failed"]
-NS = 1e9
+ERROR_REASONS: tuple[ErrorReason, ...] = get_args(ErrorReason)
 MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is treated as an hour
 # Rate-limit headers, OpenAI's and Anthropic's spellings, to a fixed `kind` label.
 RATELIMIT_HEADERS = {

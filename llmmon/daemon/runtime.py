@@ -1,0 +1,272 @@
+"""The daemon: one asyncio loop running a job per endpoint (and its load probe) and per
+sampler, the HTTP server, reloads and signals. Every run goes through ``jobs.Jobs``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from llmmon.config import ConfigError, EndpointConfig
+from llmmon.config.settings import Settings, parse_listen
+from llmmon.daemon.auth import WebSecurity, load_web_config
+from llmmon.daemon.exporter import Daemon, Exporter
+from llmmon.daemon.jobs import Job, Jobs, MissedRun
+from llmmon.daemon.landing import landing_page
+from llmmon.metrics.families import RELOAD_OK, RELOAD_TIME, SAMPLER_DURATION, SAMPLER_SUCCESS
+from llmmon.metrics.recorder import Metrics
+from llmmon.probe.cost import DailySpend
+from llmmon.probe.load import run_load
+from llmmon.probe.result import ProbeResult
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
+from llmmon.samplers import SAMPLERS, sampler_families
+from llmmon.samplers.base import Sampler, SamplerContext
+
+log = logging.getLogger(__name__)
+
+# A job's hard deadline is its own timeout plus this; APScheduler never stops a hung job.
+DEADLINE_GRACE = 2.0
+SHUTDOWN_GRACE = 3.0
+
+Loader = Callable[[], Settings]  # reads the configuration again, for a reload
+
+
+@dataclass
+class EndpointState:
+    config: EndpointConfig
+    client: httpx.AsyncClient
+    spend: DailySpend
+    runs: int = 0
+    last: ProbeResult | None = None
+    task: asyncio.Task[Any] | None = None
+    not_before: float = 0.0  # monotonic time before which the server asked not to be probed
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return self.config.identity()[0]
+
+    def skip_reason(self) -> str | None:
+        if self.spend.exhausted():
+            return "budget"
+        if time.monotonic() < self.not_before:
+            return "retry_after"
+        return None
+
+
+@dataclass
+class SamplerState:
+    sampler: Sampler
+    interval: float
+    busy: asyncio.Future[Any] | None = None  # the call in its worker thread
+
+
+class Runtime:
+    def __init__(self, settings: Settings, load: Loader | None = None, *,
+                 registry: CollectorRegistry | None = None,
+                 samplers: SamplerContext | None = None) -> None:
+        self.settings = settings
+        self._load = load  # None: nothing to reload from
+        self._context = samplers or SamplerContext()
+        self.metrics = Metrics(registry or CollectorRegistry(auto_describe=True),
+                               sampler_families())
+        self.jobs = Jobs(self.metrics)
+        self.endpoints: dict[str, EndpointState] = {}
+        self.samplers: dict[str, SamplerState] = {}
+        self.ready = False
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llmmon-sampler")
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.web: WebSecurity = load_web_config(settings.web_config_file)
+        self.exporter = Exporter(Daemon(
+            self.metrics, web=lambda: self.web, ready=lambda: self.ready, reload=self.reload,
+            page=lambda: landing_page(((s.config, s.last) for s in self.endpoints.values()),
+                                      self.samplers),
+        ))
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        host, port = parse_listen(self.settings.listen)
+        bound = await self.exporter.start(host, port, self.web.ssl_context)
+        log.info("listening on %s:%d", host, bound)
+        self.jobs.start()
+        self._apply(self.settings, first=True)
+        self._set_reload_status(True)
+        self.ready = True
+        await self._stop.wait()
+        await self.shutdown()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        return 0
+
+    async def shutdown(self) -> None:
+        """Stop scheduling, cancel in-flight work, close clients and the server."""
+        self.ready = False
+        log.info("shutting down")
+        for task in list(self._tasks):
+            task.cancel()
+        await self.jobs.stop(SHUTDOWN_GRACE)
+        await asyncio.gather(*(s.client.aclose() for s in self.endpoints.values()),
+                             return_exceptions=True)
+        await self.exporter.close()
+        for state in self.samplers.values():
+            state.sampler.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- configuration -------------------------------------------------------------------
+
+    async def reload(self) -> list[str]:
+        """Re-read the config; swap it in only when valid. Returns the problems, if any."""
+        if self._load is None:
+            return ["no configuration to reload from"]
+        try:
+            settings = await asyncio.to_thread(self._load)
+            web = await asyncio.to_thread(load_web_config, settings.web_config_file)
+        except ConfigError as exc:
+            self._set_reload_status(False)
+            for problem in exc.problems:
+                log.error("reload rejected, keeping the previous config: %s", problem)
+            return exc.problems
+        if settings.listen != self.settings.listen:
+            log.warning("listen address changes take effect at the next restart")
+        if self.web.ssl_context is not None or web.ssl_context is not None:
+            log.warning("TLS settings change at the next restart; basic auth changes now")
+        self.web = web
+        self._apply(settings)
+        self._set_reload_status(True)
+        log.info("configuration reloaded: %d endpoints", len(self.endpoints))
+        return []
+
+    def _set_reload_status(self, ok: bool) -> None:
+        self.metrics.gauge(RELOAD_OK).set(1 if ok else 0)
+        self.metrics.gauge(RELOAD_TIME).set(time.time())
+
+    def _apply(self, settings: Settings, first: bool = False) -> None:
+        wanted = {e.name: e for e in settings.endpoints}
+        for name, state in list(self.endpoints.items()):
+            new = wanted.get(name)
+            if new is None or new.settings_key() != state.config.settings_key():
+                # Unchanged identity keeps the series: counters survive e.g. a new interval.
+                same = new is not None and new.identity() == state.config.identity()
+                self._remove_endpoint(name, keep_series=same)
+        for name, endpoint in wanted.items():
+            if name not in self.endpoints:
+                self._add_endpoint(endpoint)
+        for name in SAMPLERS:
+            old = None if first else getattr(self.settings.samplers, name)
+            self._apply_sampler(name, old, getattr(settings.samplers, name))
+        self.settings = settings
+
+    def _add_endpoint(self, endpoint: EndpointConfig) -> None:
+        state = EndpointState(endpoint, make_client(endpoint), DailySpend(endpoint.budget))
+        self.endpoints[endpoint.name] = state
+        labels, host = endpoint.identity()
+        self.metrics.add_endpoint(labels, host,
+                                  [p.name for p in endpoint.prompts if p.expect is not None])
+        if endpoint.budget:
+            self.metrics.set_budget(labels, endpoint.budget.daily_usd,
+                                    endpoint.budget.daily_tokens)
+        deadline = endpoint.timeout + DEADLINE_GRACE
+        self.jobs.add(f"probe:{endpoint.name}", Job(lambda: self._probe(state), deadline),
+                      endpoint.interval)
+        if endpoint.load:
+            deadline += endpoint.load.timeout
+            self.jobs.add(f"load:{endpoint.name}", Job(lambda: self._load_probe(state), deadline),
+                          endpoint.load.every, first_delay=endpoint.interval)
+
+    def _remove_endpoint(self, name: str, keep_series: bool = False) -> None:
+        state = self.endpoints.pop(name)
+        self.jobs.remove(f"probe:{name}")
+        self.jobs.remove(f"load:{name}")
+        if not keep_series:
+            labels, host = state.config.identity()
+            self.metrics.remove_endpoint(labels, host, [p.name for p in state.config.prompts])
+        self._spawn(_retire(state))
+
+    def _apply_sampler(self, name: str, old: Any, new: Any) -> None:
+        if name in self.samplers and (old != new or not new.active()):
+            self.jobs.remove(f"sampler:{name}")
+            self.samplers.pop(name).sampler.close()
+            self.metrics.snapshots.publish(name, [])
+        if new.active() and name not in self.samplers:
+            self.samplers[name] = SamplerState(SAMPLERS[name].factory(new, self._context),
+                                               new.interval)
+            self.add_sampler_job(name)
+
+    def add_sampler_job(self, name: str) -> None:
+        interval = self.samplers[name].interval
+        job = Job(lambda: self._sample(name), interval + DEADLINE_GRACE,
+                  lambda ok, seconds: self._report_sampler(name, ok, seconds))
+        self.jobs.add(f"sampler:{name}", job, interval)
+
+    # --- the jobs' work ------------------------------------------------------------------
+
+    async def _probe(self, state: EndpointState) -> None:
+        if reason := state.skip_reason():
+            self.metrics.record_skip(state.labels, reason)
+            return
+        state.task = asyncio.current_task()  # a reload waits for it before closing the client
+        endpoint = state.config
+        prompt = endpoint.prompts[state.runs % len(endpoint.prompts)]
+        state.runs += 1
+        result = await run_probe(state.client, endpoint, prompt)
+        state.spend.add(result.cost_usd, (result.prompt_tokens or 0) + (result.output_tokens or 0))
+        if result.error == "rate_limited" and result.retry_after:
+            state.not_before = time.monotonic() + result.retry_after
+        if self.endpoints.get(endpoint.name) is state:  # not removed by a reload meanwhile
+            state.last = result
+            self.metrics.record_probe(state.labels, result)
+            if result.error:
+                log.debug("probe %s failed: %s", endpoint.name, result.error)
+
+    async def _load_probe(self, state: EndpointState) -> None:
+        load = state.config.load
+        if load is None:
+            return
+        if reason := state.skip_reason():
+            self.metrics.record_skip(state.labels, reason)
+            return
+        async with make_client(state.config, load.concurrency) as client:
+            result = await run_load(client, state.config, load)
+        state.spend.add(result.spent_usd, result.spent_tokens)
+        if self.endpoints.get(state.config.name) is state:
+            self.metrics.record_load(state.labels, result)
+
+    async def _sample(self, name: str) -> None:
+        state = self.samplers[name]
+        if state.busy is not None and not state.busy.done():
+            raise MissedRun  # the previous call is stuck in its thread; don't pile up
+        state.busy = asyncio.get_running_loop().run_in_executor(self._pool, state.sampler.sample)
+        readings = await asyncio.shield(state.busy)  # a deadline leaves the thread be
+        self.metrics.snapshots.publish(name, readings or [])
+
+    def _report_sampler(self, name: str, ok: bool, seconds: float) -> None:
+        if not ok:
+            self.metrics.snapshots.publish(name, [])  # no stale values
+        self.metrics.gauge(SAMPLER_SUCCESS).labels(name).set(1 if ok else 0)
+        self.metrics.gauge(SAMPLER_DURATION).labels(name).set(seconds)
+
+
+async def _retire(state: EndpointState) -> None:
+    """Close a removed endpoint's client once its in-flight probe, if any, has ended."""
+    if state.task is not None and not state.task.done():
+        await asyncio.wait([state.task], timeout=state.config.timeout + DEADLINE_GRACE)
+    await state.client.aclose()

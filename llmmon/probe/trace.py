@@ -1,0 +1,70 @@
+"""Where a probe's time went: httpcore's trace events as monotonic stamps, and the HTTP phases
+(dns, connect, tls, send, wait) computed from them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, runtime_checkable
+
+NS = 1e9
+
+
+@runtime_checkable
+class Stamped(Protocol):
+    """A network stream that knows when its bytes moved (llmmon's backend, ``backend.py``)."""
+
+    dns_seconds: float
+    last_rx_ns: int | None  # kernel receive time of the last read, CLOCK_MONOTONIC ns
+    last_tx_ns: int | None  # just before the last write's send, CLOCK_MONOTONIC ns
+
+
+class Trace:
+    """Collects httpcore's trace events (``extensions={"trace": trace}``)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, int] = {}
+        self.stream: object = None  # the response's network stream, once there is one
+
+    @property
+    def stamped(self) -> Stamped | None:
+        """The stream, when it is llmmon's and has stamped a read (the response head)."""
+        stream = self.stream
+        return stream if isinstance(stream, Stamped) and stream.last_rx_ns is not None else None
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        self.at[name] = time.monotonic_ns()
+
+    def span(self, start: str, end: str) -> float | None:
+        begin, finish = self.at.get(start + ".started"), self.at.get(end + ".complete")
+        return (finish - begin) / NS if begin is not None and finish is not None else None
+
+    def phases(self) -> dict[str, float]:
+        sent = self.at.get("http11.send_request_body.complete")
+        headers = self.at.get("http11.receive_response_headers.complete")
+        spans = {
+            "connect": self.span("connection.connect_tcp", "connection.connect_tcp"),
+            "tls": self.span("connection.start_tls", "connection.start_tls"),
+            "send": self.span("http11.send_request_headers", "http11.send_request_body"),
+            "wait": (headers - sent) / NS if sent and headers else None,
+        }
+        dns = self.stream.dns_seconds if isinstance(self.stream, Stamped) else None
+        return split_phases(spans, dns, sent=sent is not None)
+
+
+def split_phases(spans: dict[str, float | None], dns: float | None, sent: bool
+                 ) -> dict[str, float]:
+    """The phases that happened. httpcore's connect span includes name resolution; only
+    llmmon's backend times it apart (``dns``), and then it is taken out of connect. A request
+    that was sent without a connect span went over a pooled connection: its dns, connect and
+    tls phases are 0."""
+    spans = dict(spans)
+    connect = spans.get("connect")
+    if dns is not None:
+        spans["dns"] = dns if connect is not None else None
+        if connect is not None:
+            spans["connect"] = connect - dns
+    if sent:
+        for phase in ("dns", "connect", "tls"):
+            if phase in spans and spans[phase] is None:
+                spans[phase] = 0.0
+    return {k: v for k, v in spans.items() if v is not None}

@@ -1,0 +1,105 @@
+"""The httpx client every probe uses: httpcore's connection pool on llmmon's stamping network
+backend (``backend.py``), passed in through httpcore's public ``network_backend=``.
+
+httpx's own ``AsyncHTTPTransport`` builds its pool itself and takes no backend, so this is
+the few lines of it llmmon needs: turn an httpx request into an httpcore one, and httpcore's
+exceptions into httpx's (the probe classifies failures by httpx's exception tree).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import httpcore
+import httpx
+
+from llmmon.config import EndpointConfig
+from llmmon.probe.backend import StampingBackend
+
+# Most specific first is not needed: an exception's MRO is walked until a class matches.
+_EXCEPTIONS: dict[type[Exception], type[httpx.HTTPError]] = {
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    httpcore.ProtocolError: httpx.ProtocolError,
+}
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for cls in type(exc).__mro__:
+            if cls in _EXCEPTIONS:
+                raise _EXCEPTIONS[cls](str(exc)) from exc
+        raise
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, stream: AsyncIterable[bytes], response: httpcore.Response) -> None:
+        self._stream, self._response = stream, response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class StampingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, ssl_context: ssl.SSLContext | None, connections: int) -> None:
+        self.pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context, max_connections=connections,
+            max_keepalive_connections=connections, retries=0,
+            # Nagle plus delayed ACKs would add milliseconds to small requests.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            network_backend=StampingBackend(),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
+                             port=request.url.port, target=request.url.raw_path),
+            headers=request.headers.raw, content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = await self.pool.handle_async_request(core)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(status_code=response.status, headers=response.headers,
+                              stream=_Body(response.stream, response),
+                              extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+def _ssl_context(endpoint: EndpointConfig) -> ssl.SSLContext:
+    tls = endpoint.tls_config
+    if tls.ca_file:
+        return ssl.create_default_context(cafile=str(tls.ca_file))
+    return httpx.create_ssl_context(verify=not tls.insecure_skip_verify)
+
+
+def make_client(endpoint: EndpointConfig, connections: int = 4) -> httpx.AsyncClient:
+    transport = StampingTransport(_ssl_context(endpoint), connections)
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(endpoint.timeout),
+                             follow_redirects=False)

@@ -1,0 +1,28 @@
+"""What a sampler is, and what the daemon hands every sampler it builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
+
+from llmmon.metrics.family import Reading
+from llmmon.samplers.gpu_memory import GPUMemoryByPid
+
+
+class Sampler(Protocol):
+    name: str
+
+    def sample(self) -> list[Reading] | None:
+        """A complete list of readings, or None when there is nothing to report."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SamplerContext:
+    """Shared by the samplers of one daemon: the NVML module (None: the real ``pynvml``) and
+    the GPU sampler's per-pid memory for the process sampler."""
+
+    nvml: ModuleType | None = None
+    gpu_memory: GPUMemoryByPid = field(default_factory=GPUMemoryByPid)
