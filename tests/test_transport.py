@@ -11,8 +11,8 @@ import trustme
 
 from llmmon.config import Prompt
 from llmmon.config.settings import Settings
-from llmmon.probe.run import run_probe
 from llmmon.probe.backend import StampedStream, TLSStream
+from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
 from llmmon.sim.simulator import SimSettings, Simulator
 
