@@ -1,9 +1,10 @@
 """llmmon's own metric primitives, built for a cheap /metrics.
 
-prometheus-client formats every sample on every scrape: about 1 ms per endpoint's worth of
-probe series on the development machine, 105 ms at 100 endpoints. Here each labelled child
-keeps its rendered lines (text format and OpenMetrics) and renders again only after it
-changed, so a scrape joins cached bytes: probes change one endpoint's children at a time.
+prometheus-client formats every sample on every scrape, about 1 ms per endpoint's worth of
+probe series. Here each labelled child keeps its rendered lines (text format and
+OpenMetrics) and renders again only after it changed, so a scrape joins cached bytes: probes
+change one endpoint's children at a time. The figures are in docs/design.md ("llmmon renders
+its own families"), measured by ``benchmarks/footprint.py --only-render``.
 
 ``FamiliesCollector`` also offers the same data to a prometheus-client registry, so
 ``registry.get_sample_value`` and the reference encoders see exactly what /metrics serves.
