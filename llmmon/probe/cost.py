@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from llmmon.config import Budget, Pricing
@@ -16,26 +17,30 @@ def cost_usd(pricing: Pricing | None, prompt_tokens: int | None, output_tokens: 
 
 
 class DailySpend:
-    """Tokens and dollars spent by one endpoint's probes during the current UTC day."""
+    """Tokens and dollars spent by one endpoint's probes during the current UTC day.
 
-    def __init__(self, budget: Budget | None) -> None:
+    ``clock`` gives the current time (aware, UTC); injected so tests can cross midnight."""
+
+    def __init__(self, budget: Budget | None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.budget = budget
+        self.clock = clock
         self.day: date | None = None
         self.usd = 0.0
         self.tokens = 0
 
-    def _roll(self, now: datetime | None) -> None:
-        today = (now or datetime.now(UTC)).date()
+    def _roll(self) -> None:
+        today = self.clock().date()
         if today != self.day:
             self.day, self.usd, self.tokens = today, 0.0, 0
 
-    def add(self, usd: float, tokens: int, now: datetime | None = None) -> None:
-        self._roll(now)
+    def add(self, usd: float, tokens: int) -> None:
+        self._roll()
         self.usd += usd
         self.tokens += tokens
 
-    def exhausted(self, now: datetime | None = None) -> bool:
-        self._roll(now)
+    def exhausted(self) -> bool:
+        self._roll()
         if self.budget is None:
             return False
         over_usd = self.budget.daily_usd is not None and self.usd >= self.budget.daily_usd

@@ -117,15 +117,21 @@ class ProcessSampler:
             if candidate.pid == me:
                 continue
             cmdline = " ".join(candidate.info.get("cmdline") or ())
-            if ((target.cmdline is not None and target.cmdline in cmdline)
-                    or (regex is not None and regex.search(cmdline))
-                    or (target.process_name is not None
-                        and candidate.info.get("name") == target.process_name)):
+            if matches(target, regex, cmdline, candidate.info.get("name")):
                 return candidate
         return None
 
     def close(self) -> None:
         self._found.clear()
+
+
+def matches(target: ProcessTarget, regex: re.Pattern[str] | None, cmdline: str,
+            name: str | None) -> bool:
+    """Whether a process with this command line and name is ``target`` (``regex`` is its
+    compiled ``cmdline_regex``); pid-file targets never match here."""
+    return ((target.cmdline is not None and target.cmdline in cmdline)
+            or (regex is not None and regex.search(cmdline) is not None)
+            or (target.process_name is not None and name == target.process_name))
 
 
 def _read(proc: psutil.Process, name: str) -> list[Reading] | None:
