@@ -175,7 +175,8 @@ def test_process_sampler_finds_target(start_daemon: Callable[..., Daemon],
                                       simulator_process: SimProcess,
                                       write_config: Callable[..., Path]) -> None:
     """A process target found by command line reports up, RSS and CPU."""
-    target = {"name": "sim", "cmdline": f"llmmon.sim.simulator --port {simulator_process.port}"}
+    target = {"name": "sim", "cmdline": f"llmmon.sim.simulator --port 0 "
+                                        f"--model {simulator_process.model}"}
     path = write_config({"samplers": {"process": {"interval": "1s", "targets": [target]}}})
     daemon = start_daemon("-c", str(path))
     wait_metric(daemon, "llmmon_target_process_up", target="sim")
@@ -192,7 +193,8 @@ def test_signal_during_probe_exits_0(sig: int, start_daemon: Callable[..., Daemo
     simulator_process.configure(ttft=30.0)
     path = write_config({"endpoints": [_endpoint("slow", simulator_process, timeout="60s")]})
     daemon = start_daemon("-c", str(path))
-    time.sleep(3)  # the first probe is now waiting for its first token
+    # the first probe is still waiting for its first token when its next 1 s tick comes
+    wait_metric(daemon, "llmmon_scheduler_missed_runs_total", task="probe:slow", timeout=15)
     started = time.monotonic()
     assert daemon.stop(sig) == 0
     assert time.monotonic() - started < 5

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from llmmon.config.settings import load_settings
-from tests.conftest import free_port, wait_for
+from tests.conftest import LISTENING, reported_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy/kubernetes"
@@ -160,30 +160,35 @@ def installed() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_image_runtime_contract(installed: Path) -> None:
+def test_image_runtime_contract(installed: Path, tmp_path: Path) -> None:
     """As an unprivileged user, with a read-only install and config, llmmon serves /healthz,
     `llmmon healthcheck` agrees, and SIGTERM ends it with exit code 0."""
     etc = installed / "etc-llmmon"
     etc.mkdir()
-    port = free_port()
-    (etc / "config.yaml").write_text(f'listen: "127.0.0.1:{port}"\n')
+    (etc / "config.yaml").write_text('listen: "127.0.0.1:0"\n')  # it names the port it gets
     os.chmod(etc / "config.yaml", 0o444)
     os.chmod(etc, 0o555)
     env = {"PATH": f"{installed}/venv/bin:/usr/bin:/bin", "HOME": "/nonexistent",
            "PYTHONDONTWRITEBYTECODE": "1", "LLMMON_CONFIG": str(etc / "config.yaml")}
     user = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
-    proc = subprocess.Popen([f"{installed}/venv/bin/llmmon", "run"], env=env, cwd="/",
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **user)
+    log_path = tmp_path / "llmmon.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([f"{installed}/venv/bin/llmmon", "run"], env=env, cwd="/",
+                                stdout=log, stderr=subprocess.STDOUT, **user)
     try:
+        port = reported_port(proc, log_path, LISTENING, "llmmon")
+
         def healthy() -> bool:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None, log_path.read_text(errors="replace")
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
         wait_for(healthy, 30, "llmmon to serve /healthz")
-        check = run(f"{installed}/venv/bin/llmmon", "healthcheck", env=env, cwd="/", **user)
+        # The same config, but with the port llmmon got: the environment overrides the file.
+        check = run(f"{installed}/venv/bin/llmmon", "healthcheck", cwd="/",
+                    env={**env, "LLMMON_LISTEN": f"127.0.0.1:{port}"}, **user)
         assert check.returncode == 0, check.stdout + check.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0

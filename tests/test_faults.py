@@ -12,7 +12,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from http.server import HTTPServer as StdHTTPServer
 from pathlib import Path
@@ -23,30 +23,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmmon.config import ConfigError, Prompt
+from llmmon.config import ConfigError
 from llmmon.config.settings import load_settings
 from llmmon.daemon.httpserver import Request, Response, text
 from llmmon.probe.result import MAX_RETRY_AFTER, retry_after
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
-from llmmon.providers.openai import OpenAIConfig
-from llmmon.sim.simulator import SimSettings, Simulator
-from tests.conftest import Daemon, sample, wait_for
+from tests.conftest import (
+    COUNT,
+    Daemon,
+    SimServer,
+    make_endpoint,
+    probe,
+    sample,
+    wait_for,
+    wait_for_async,
+)
 
-PROMPT = Prompt(name="p", text="Count from 1 to 8.")
 SECRET = "sk-llmmon-fault-PLANTED-6b1f0c2d9e8a7"
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def endpoint(url: str, **kw: Any) -> OpenAIConfig:
-    return OpenAIConfig.model_validate(
-        {"name": "f", "provider": "openai", "url": url, "model": "m", "timeout": "2s", **kw})
-
-
-async def probe(url: str, **kw: Any) -> Any:
-    ep = endpoint(url, **kw)
-    async with make_client(ep) as client:
-        return await run_probe(client, ep, PROMPT)
 
 
 async def test_gzip_bomb_stops_at_the_cap_on_decoded_bytes(serve: Any) -> None:
@@ -138,17 +132,16 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-async def test_cancelled_probes_leave_nothing_behind() -> None:
+@pytest.mark.sim(ttft=0.002, itl=0.001)
+async def test_cancelled_probes_leave_nothing_behind(sim: SimServer) -> None:
     """1,000 probes cancelled at random points mid-stream: no socket or task is left."""
-    sim = Simulator(SimSettings(ttft=0.002, itl=0.001))
-    port = await sim.start()
-    ep = endpoint(f"http://127.0.0.1:{port}/v1")
+    ep = make_endpoint(sim.url())
     fds, tasks = open_fds(), len(asyncio.all_tasks())
     rng = random.Random(7)
     deadline = time.monotonic() + 60
     async with make_client(ep) as client:
         for _ in range(1000):
-            task = asyncio.create_task(run_probe(client, ep, PROMPT))
+            task = asyncio.create_task(run_probe(client, ep, COUNT))
             await asyncio.sleep(rng.uniform(0, 0.01))
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -156,7 +149,8 @@ async def test_cancelled_probes_leave_nothing_behind() -> None:
         pool = client._transport.pool  # type: ignore[attr-defined]
         assert len(pool.connections) <= 4
     await sim.close()
-    await asyncio.sleep(0.1)
+    await wait_for_async(lambda: open_fds() <= fds and len(asyncio.all_tasks()) <= tasks, 5,
+                         "the closed connections' sockets and tasks to be gone")
     assert open_fds() <= fds
     assert len(asyncio.all_tasks()) <= tasks
 
@@ -219,22 +213,47 @@ def test_parallel_scrapes_and_a_slow_reader(start_daemon: Callable[..., Daemon])
     """50 parallel scrapes are all answered while a client trickles one byte at a time, and
     the daemon's threads stay bounded."""
     daemon = start_daemon("--demo")
+    # The daemon's thread pools (rendering, samplers, asyncio's default executor, which
+    # resolves the probes' host names) start their threads on first use, the last of them at
+    # the demo's first load burst (~5 s in, after its first probes). Counted before that,
+    # their start-up would be charged to the scrapes, so the count waits for it.
+    ran = [("llmmon_load_last_run_timestamp_seconds", {"endpoint": "demo"}),
+           *(("llmmon_sampler_success", {"sampler": s}) for s in ("host", "gpu", "process"))]
+
+    def warmed_up() -> bool:
+        text = daemon.metrics()
+        return all(sample(text, name, **labels) is not None for name, labels in ran)
+
+    wait_for(warmed_up, 30, "the demo's load burst and samplers to have run")
     slow = socket.create_connection(("127.0.0.1", daemon.port))
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     slow.recv(1)
     threads_before = _threads(daemon.proc.pid)
     results: list[int] = []
+    counts: list[int] = []  # the daemon's threads, watched while the scrapes run
+    done = threading.Event()
 
     def scrape() -> None:
         results.append(httpx.get(daemon.url + "/metrics", timeout=20).status_code)
 
+    def watch() -> None:
+        while not done.is_set():
+            counts.append(_threads(daemon.proc.pid))
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     workers = [threading.Thread(target=scrape) for _ in range(50)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(30)
+    done.set()
+    watcher.join(5)
+    counts.append(_threads(daemon.proc.pid))
     assert results == [200] * 50
+    assert max(counts) <= threads_before + 2, counts  # no thread per scrape, even briefly
     assert _threads(daemon.proc.pid) <= threads_before + 2
     slow.close()
     assert daemon.get("/healthz").status_code == 200

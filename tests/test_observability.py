@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import Daemon, free_port, wait_for
+from llmmon.samplers.cgroup import CgroupReader
+from tests.conftest import Daemon, reported_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy/prometheus/llmmon-rules.yml"
@@ -95,6 +96,30 @@ def test_dashboards_are_current_and_well_formed() -> None:
                 assert target["datasource"]["uid"] == "${datasource}"
 
 
+def may_be_empty() -> dict[tuple[str, str, str], bool]:
+    """The dashboard queries allowed to return nothing from the test's stack (llmmon --demo),
+    as (dashboard, panel title, series the query reads): whether each may be empty here."""
+    cgroup = CgroupReader().read()  # llmmon's limits are those of the cgroup the tests run in
+    return {
+        # vLLM's own server-side TTFT, drawn beside llmmon's: only a vLLM server exports it,
+        # and the demo's endpoint is llmmon's simulator.
+        ("llm-endpoints.json", "TTFT: llmmon (client) against vLLM (server), p90",
+         "vllm:time_to_first_token_seconds_bucket"): True,
+        # The container's CPU quota and memory limit are exported only when its cgroup sets
+        # them; on a machine (or in a container) without limits the series do not exist.
+        ("llm-resources.json", "Container CPU against its limit",
+         "llmmon_container_cpu_limit_cores"): cgroup is None or cgroup.cpu_limit_cores is None,
+        ("llm-resources.json", "Container memory against its limit",
+         "llmmon_container_memory_limit_bytes"):
+            cgroup is None or cgroup.memory_limit_bytes is None,
+    }
+
+
+def allowlisted(board: str, title: str, expr: str, allowlist: Iterable[tuple[str, str, str]]
+                ) -> bool:
+    return any(board == b and title == t and series in expr for b, t, series in allowlist)
+
+
 def expand(expr: str) -> str:
     """Grafana's template variables as the dashboards would send them."""
     for var, value in (("$__rate_interval", "1m"), ("$__range", "5m"), ("$job", ".*"),
@@ -131,7 +156,19 @@ def stack(tmp_path: Path, start_daemon: Callable[..., Daemon]
     """llmmon --demo, scraped every second by Prometheus, alerting through Alertmanager."""
     daemon = start_daemon("--demo")
     webhook = Webhook()
-    am_port, prom_port = free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> int:
+        """Start one of the tools on port 0; the port it got, from its log (exporter-toolkit's
+        `msg="Listening on" address=127.0.0.1:PORT`, after the bind)."""
+        log_path = tmp_path / f"{name}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen([tool(name), *args, "--web.listen-address=127.0.0.1:0"],
+                                    stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return reported_port(proc, log_path, r'msg="Listening on" address=127\.0\.0\.1:(\d+)',
+                             name)
+
     (tmp_path / "am.yml").write_text(yaml.safe_dump({
         "route": {"receiver": "test", "group_by": ["alertname", "endpoint"], "group_wait": "1s",
                   "group_interval": "1s", "repeat_interval": "1h"},
@@ -140,26 +177,19 @@ def stack(tmp_path: Path, start_daemon: Callable[..., Daemon]
     }))
     # The rules as shipped, with their `for:` durations shortened so a test can wait for them.
     (tmp_path / "rules.yml").write_text(re.sub(r"for: \d+m", "for: 3s", RULES.read_text()))
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp_path / "rules.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [
-            {"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": "llmmon", "static_configs": [
-            {"targets": [f"127.0.0.1:{daemon.port}"]}]}],
-    }))
-    procs = [
-        subprocess.Popen([tool("prometheus-alertmanager"), f"--config.file={tmp_path}/am.yml",
-                          f"--storage.path={tmp_path}/am",
-                          f"--web.listen-address=127.0.0.1:{am_port}",
-                          "--cluster.listen-address="],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([tool("prometheus"), f"--config.file={tmp_path}/prometheus.yml",
-                          f"--storage.tsdb.path={tmp_path}/tsdb",
-                          f"--web.listen-address=127.0.0.1:{prom_port}"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
     try:
+        am_port = start("prometheus-alertmanager", f"--config.file={tmp_path}/am.yml",
+                        f"--storage.path={tmp_path}/am", "--cluster.listen-address=")
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp_path / "rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [f"127.0.0.1:{am_port}"]}]}]},
+            "scrape_configs": [{"job_name": "llmmon", "static_configs": [
+                {"targets": [f"127.0.0.1:{daemon.port}"]}]}],
+        }))
+        prom_port = start("prometheus", f"--config.file={tmp_path}/prometheus.yml",
+                          f"--storage.tsdb.path={tmp_path}/tsdb")
         yield daemon, f"http://127.0.0.1:{prom_port}", webhook
     finally:
         for proc in procs:
@@ -179,9 +209,14 @@ def query(prometheus: str, expr: str) -> dict[str, Any]:
 
 def test_dashboards_and_endpoint_down_alert_end_to_end(stack: tuple[Daemon, str, Webhook]
                                                        ) -> None:
-    """Every dashboard query is valid PromQL and most return data from a live demo; then the
-    simulated endpoint fails and LLMEndpointDown reaches the webhook through Alertmanager."""
+    """Every dashboard query is valid PromQL and returns data from a live demo, but for those
+    allowed to be empty; then the simulated endpoint fails and LLMEndpointDown reaches the
+    webhook through Alertmanager."""
     daemon, prometheus, webhook = stack
+    allowed = may_be_empty()
+    stale = [key for key in allowed if not any(allowlisted(*query, [key]) for query in targets())]
+    assert not stale, f"allowed to be empty, but no longer on a dashboard: {stale}"
+    may_be = [key for key, empty_here in allowed.items() if empty_here]
 
     def has(expr: str) -> bool:
         try:
@@ -199,10 +234,16 @@ def test_dashboards_and_endpoint_down_alert_end_to_end(stack: tuple[Daemon, str,
                if r.get("status") != "success"]
     assert not invalid, invalid
     empty = [(board, title, expr) for board, title, expr, r in results if not r["data"]["result"]]
-    share = 1 - len(empty) / len(results)
-    print(f"\n{len(results) - len(empty)}/{len(results)} dashboard queries returned data "
-          f"({share:.0%}); empty: " + "; ".join(f"{t}: {e}" for _, t, e in empty))
-    assert share >= 0.85, empty
+    print(f"\n{len(results) - len(empty)}/{len(results)} dashboard queries returned data; "
+          "empty: " + "; ".join(f"{t}: {e}" for _, t, e in empty))
+
+    def unexpected() -> list[tuple[str, str, str]]:
+        return [(board, title, expr) for board, title, expr in targets()
+                if not allowlisted(board, title, expr, may_be) and not has(expand(expr))]
+
+    # A series can trail the ones waited for by a scrape or two: the others are asked again.
+    if late := [query for query in empty if not allowlisted(*query, may_be)]:
+        wait_for(lambda: not unexpected(), 20, f"data for {late}")
 
     match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", daemon.get("/").text)
     assert match, "the landing page names the demo endpoint"

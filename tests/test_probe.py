@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from llmmon.config import Prompt
 from llmmon.daemon.httpserver import Request, Response, text
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
-from llmmon.providers.openai import OpenAIConfig
-from llmmon.sim.simulator import SimSettings, Simulator
+from tests.conftest import COUNT, SimServer, make_endpoint, probe
 
-PROMPT = Prompt(name="count", text="Count from 1 to 10, separated by commas.")
-
-
-def endpoint(url: str, **kw: Any) -> OpenAIConfig:
-    return OpenAIConfig.model_validate(
-        {"name": "t", "provider": "openai", "url": url, "model": "m", "timeout": 5.0, **kw})
+pytestmark = pytest.mark.sim(ttft=0.05, itl=0.01)
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[tuple[Simulator, str]]:
-    simulator = Simulator(SimSettings(ttft=0.05, itl=0.01))
-    port = await simulator.start()
-    yield simulator, f"http://127.0.0.1:{port}/v1"
-    await simulator.close()
-
-
-async def probe(url: str, prompt: Prompt = PROMPT, **kw: Any) -> Any:
-    ep = endpoint(url, **kw)
-    async with make_client(ep) as client:
-        return await run_probe(client, ep, prompt)
-
-
-async def test_streaming_chat_probe_measures_tokens(sim: tuple[Simulator, str]) -> None:
+async def test_streaming_chat_probe_measures_tokens(sim: SimServer) -> None:
     """A streamed chat probe gets the answer, usage tokens, TTFT and one gap per token pair."""
-    _, url = sim
-    result = await probe(url)
+    result = await probe(sim.url())
     assert result.ok, result.error
     assert result.text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     assert result.output_tokens == 10
@@ -59,11 +38,10 @@ async def test_streaming_chat_probe_measures_tokens(sim: tuple[Simulator, str]) 
     assert result.status == 200
 
 
-async def test_coalesced_chunks_show_in_tokens_per_chunk(sim: tuple[Simulator, str]) -> None:
+async def test_coalesced_chunks_show_in_tokens_per_chunk(sim: SimServer) -> None:
     """When a server sends 3 tokens per chunk, gaps are per chunk and the ratio says so."""
-    simulator, url = sim
-    simulator.settings.tokens_per_chunk = 3
-    result = await probe(url, max_tokens=9)
+    sim.settings.tokens_per_chunk = 3
+    result = await probe(sim.url(), max_tokens=9)
     assert result.ok
     assert result.output_tokens == 9
     assert result.content_chunks == 3
@@ -71,9 +49,9 @@ async def test_coalesced_chunks_show_in_tokens_per_chunk(sim: tuple[Simulator, s
     assert result.tokens_per_chunk == 3.0
 
 
-async def test_completions_api_and_non_streaming(sim: tuple[Simulator, str]) -> None:
+async def test_completions_api_and_non_streaming(sim: SimServer) -> None:
     """The completions API streams too; a non-streamed probe has E2E and usage but no TTFT."""
-    _, url = sim
+    url = sim.url()
     streamed = await probe(url, api="completions")
     assert streamed.ok
     assert streamed.output_tokens == 10
@@ -87,15 +65,11 @@ async def test_completions_api_and_non_streaming(sim: tuple[Simulator, str]) -> 
     assert whole.e2e >= 0.05
 
 
-async def test_simulated_server_error(sim: tuple[Simulator, str]) -> None:
+async def test_simulated_server_error(sim: SimServer) -> None:
     """HTTP 500 from the server is http_5xx, with the status kept."""
-    simulator, url = sim
-    simulator.settings.error_rate = 1.0
-    result = await probe(url)
+    sim.settings.error_rate = 1.0
+    result = await probe(sim.url())
     assert (result.error, result.status, result.ok) == ("http_5xx", 500, False)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def sse(*chunks: bytes, delay: float = 0.0, then_raise: bool = False) -> AsyncIterator[bytes]:
@@ -149,9 +123,10 @@ async def test_faults_become_bounded_reasons(serve: Any, make_response: Callable
 
 async def test_connection_refused_is_connect() -> None:
     """Nobody listening is a connect error, not a timeout."""
-    from tests.conftest import free_port
-
-    result = await probe(f"http://127.0.0.1:{free_port()}/v1")
+    with socket.socket() as bound:
+        # bound, so no other process can take the port, but never listening: refused
+        bound.bind(("127.0.0.1", 0))
+        result = await probe(f"http://127.0.0.1:{bound.getsockname()[1]}/v1")
     assert (result.error, result.status) == ("connect", None)
 
 
@@ -202,27 +177,25 @@ async def test_redirect_is_not_followed(serve: Any, monkeypatch: pytest.MonkeyPa
     assert hits == []
 
 
-async def test_connection_is_reused_and_returned(sim: tuple[Simulator, str]) -> None:
+async def test_connection_is_reused_and_returned(sim: SimServer) -> None:
     """Probes on one client reuse a pooled connection (connect phase 0 after the first)."""
-    _, url = sim
-    ep = endpoint(url)
+    ep = make_endpoint(sim.url())
     async with make_client(ep) as client:
-        first = await run_probe(client, ep, PROMPT)
-        second = await run_probe(client, ep, PROMPT)
+        first = await run_probe(client, ep, COUNT)
+        second = await run_probe(client, ep, COUNT)
         pool = client._transport.pool  # type: ignore[attr-defined]
         assert len(pool.connections) == 1
     assert first.phases["connect"] > 0
     assert second.phases["connect"] == 0.0
 
 
-async def test_httpx_error_inside_stream_is_protocol(sim: tuple[Simulator, str],
+async def test_httpx_error_inside_stream_is_protocol(sim: SimServer,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected httpx error while reading is still a counted protocol error."""
-    _, url = sim
 
     async def broken(self: httpx.Response) -> AsyncIterator[bytes]:
         raise httpx.ReadError("boom")
         yield b""  # pragma: no cover
 
     monkeypatch.setattr(httpx.Response, "aiter_raw", broken)
-    assert (await probe(url)).error == "protocol"
+    assert (await probe(sim.url())).error == "protocol"

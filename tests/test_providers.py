@@ -10,41 +10,22 @@ from typing import Any
 import pytest
 
 from llmmon.config import Prompt
-from llmmon.config.settings import Settings
 from llmmon.daemon.httpserver import HTTPServer, Request, Response
 from llmmon.probe.load import run_load
-from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
 from llmmon.sim.simulator import SimSettings, Simulator
+from tests.conftest import SimServer, make_endpoint, probe, provider_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROVIDERS = ["openai", "anthropic", "ollama", "tgi"]
-COUNT = Prompt(name="count", text="Count from 1 to 10, separated by commas.")
 
-
-def endpoint(provider: str, base: str, **kw: Any) -> Any:
-    url = base + "/v1" if provider == "openai" else base
-    data = {"name": "t", "provider": provider, "url": url, "model": "m", "timeout": "5s", **kw}
-    return Settings(endpoints=[data]).endpoints[0]
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[tuple[Simulator, str]]:
-    simulator = Simulator(SimSettings(ttft=0.03, itl=0.005))
-    port = await simulator.start()
-    yield simulator, f"http://127.0.0.1:{port}"
-    await simulator.close()
-
-
-async def probe(ep: Any, prompt: Prompt = COUNT) -> Any:
-    async with make_client(ep) as client:
-        return await run_probe(client, ep, prompt)
+pytestmark = pytest.mark.sim(ttft=0.03, itl=0.005)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_streaming_probe_per_provider(sim: tuple[Simulator, str], provider: str) -> None:
+async def test_streaming_probe_per_provider(sim: SimServer, provider: str) -> None:
     """Each provider streams the answer with exact usage tokens and tokens - 1 gaps."""
-    result = await probe(endpoint(provider, sim[1]))
+    result = await probe(sim.url(provider), provider=provider)
     assert result.ok, result.error
     assert result.text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     assert result.output_tokens == 10
@@ -55,10 +36,10 @@ async def test_streaming_probe_per_provider(sim: tuple[Simulator, str], provider
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_non_streaming_probe_per_provider(sim: tuple[Simulator, str], provider: str
+async def test_non_streaming_probe_per_provider(sim: SimServer, provider: str
                                                 ) -> None:
     """Each provider's non-streamed response gives the answer and its token count."""
-    result = await probe(endpoint(provider, sim[1], stream=False))
+    result = await probe(sim.url(provider), provider=provider, stream=False)
     assert result.ok, result.error
     assert result.text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     assert result.output_tokens == 10
@@ -66,12 +47,11 @@ async def test_non_streaming_probe_per_provider(sim: tuple[Simulator, str], prov
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
-async def test_reasoning_tokens_are_timed_apart(sim: tuple[Simulator, str], provider: str
+async def test_reasoning_tokens_are_timed_apart(sim: SimServer, provider: str
                                                 ) -> None:
     """Thinking tokens start the clock for TTFT; the answer's first token is timed apart."""
-    simulator, base = sim
-    simulator.settings.reasoning_tokens = 4
-    result = await probe(endpoint(provider, base, max_tokens=14))
+    sim.settings.reasoning_tokens = 4
+    result = await probe(sim.url(provider), provider=provider, max_tokens=14)
     assert result.ok, result.error
     assert result.text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     assert result.output_tokens == 14
@@ -86,22 +66,20 @@ async def test_reasoning_tokens_are_timed_apart(sim: tuple[Simulator, str], prov
                          [("truncate", "protocol"), ("malformed", "protocol"),
                           ("reset", "protocol"), ("http_429", "rate_limited"),
                           ("http_401", "http_4xx"), ("html", "protocol")])
-async def test_simulated_faults_per_provider(sim: tuple[Simulator, str], provider: str,
+async def test_simulated_faults_per_provider(sim: SimServer, provider: str,
                                              fault: str, reason: str) -> None:
     """Each fault the simulator can play ends every provider's probe with the same reason."""
-    simulator, base = sim
-    simulator.settings.fault = fault
-    result = await probe(endpoint(provider, base))
+    sim.settings.fault = fault
+    result = await probe(sim.url(provider), provider=provider)
     assert result.error == reason
 
 
-async def test_retry_after_and_ratelimit_headers(sim: tuple[Simulator, str]) -> None:
+async def test_retry_after_and_ratelimit_headers(sim: SimServer) -> None:
     """A 429's Retry-After and the rate-limit headers are read into the result."""
-    simulator, base = sim
-    ok = await probe(endpoint("openai", base))
+    ok = await probe(sim.url())
     assert ok.ratelimit_remaining == {"requests": 99.0, "tokens": 5000.0}
-    simulator.settings.fault = "http_429"
-    limited = await probe(endpoint("openai", base))
+    sim.settings.fault = "http_429"
+    limited = await probe(sim.url())
     assert limited.retry_after == 7.0
 
 
@@ -112,33 +90,32 @@ async def test_retry_after_and_ratelimit_headers(sim: tuple[Simulator, str]) -> 
      ({"equals": "The capital of France is Paris."}, True), ({"equals": "Paris"}, False),
      ({"contains": "Paris", "regex": "Lyon"}, False), ({"json": True}, False)],
 )
-async def test_answer_checks(sim: tuple[Simulator, str], expect: dict[str, Any],
+async def test_answer_checks(sim: SimServer, expect: dict[str, Any],
                              passed: bool) -> None:
     """Expectations are checked on the answer; a failed check fails the probe."""
     prompt = Prompt.model_validate({"name": "capital", "text": "What is the capital of France?",
                                     "expect": expect})
-    result = await probe(endpoint("openai", sim[1]), prompt)
+    result = await probe(sim.url(), prompt)
     assert result.check_passed is passed
     assert result.error == (None if passed else "check_failed")
 
 
-async def test_cost_from_prices(sim: tuple[Simulator, str]) -> None:
+async def test_cost_from_prices(sim: SimServer) -> None:
     """Cost is usage tokens times the configured prices per million."""
-    ep = endpoint("anthropic", sim[1],
-                  pricing={"input_per_million": 3.0, "output_per_million": 15.0})
+    ep = make_endpoint(sim.url("anthropic"), "anthropic",
+                       pricing={"input_per_million": 3.0, "output_per_million": 15.0})
     result = await probe(ep)
     assert result.prompt_tokens > 0
     expected = (result.prompt_tokens * 3.0 + result.output_tokens * 15.0) / 1e6
     assert result.cost_usd == pytest.approx(expected)
 
 
-async def test_load_probe_is_bounded_and_concurrent(sim: tuple[Simulator, str]) -> None:
+async def test_load_probe_is_bounded_and_concurrent(sim: SimServer) -> None:
     """A load probe runs exactly N requests, C at a time, and reports throughput."""
-    simulator, base = sim
-    ep = endpoint("openai", base, load={"concurrency": 4, "requests": 12})
+    ep = make_endpoint(sim.url(), load={"concurrency": 4, "requests": 12})
     async with make_client(ep, 4) as client:
         result = await run_load(client, ep, ep.load)
-    assert simulator.requests == 12
+    assert sim.requests == 12
     assert result.succeeded == 12
     assert result.output_tokens == 12 * 20  # the default prompt counts to 20
     # 12 requests of ~125 ms each (30 ms + 19 gaps of 5 ms), 4 at a time: 3 rounds, not 12.
@@ -147,16 +124,27 @@ async def test_load_probe_is_bounded_and_concurrent(sim: tuple[Simulator, str]) 
     assert result.ttft_quantiles[0] is not None
 
 
-async def test_load_probe_stops_at_its_timeout(sim: tuple[Simulator, str]) -> None:
-    """Requests left when the burst's time is up are not sent and count as failed."""
-    simulator, base = sim
-    simulator.settings.ttft = 0.5
-    ep = endpoint("openai", base, load={"concurrency": 2, "requests": 10, "timeout": "700ms"})
+async def test_load_probe_stops_at_its_timeout(serve: Any) -> None:
+    """Requests left when the burst's time is up are not sent and count as failed.
+
+    The first two requests are answered at once and every later one stalls for an hour, so
+    the burst's 2 s is far more than the finished requests need and far less than the
+    stalled ones would take: its end can only be the timeout."""
+    simulator = Simulator(SimSettings(ttft=0.0, itl=0.0))  # its handler only, not started
+
+    async def two_then_stall(request: Request) -> Response:
+        if simulator.requests == 2:
+            simulator.settings.fault = "hang"
+        return await simulator.handle(request)
+
+    ep = make_endpoint(await serve(two_then_stall),
+                       load={"concurrency": 2, "requests": 10, "timeout": "2s"})
     async with make_client(ep, 2) as client:
         result = await run_load(client, ep, ep.load)
     assert result.succeeded == 2
     assert result.error_ratio == pytest.approx(0.8)
     assert simulator.requests == 4  # two finished, two cancelled in flight, six never sent
+    assert 2.0 - 0.05 <= result.duration < 2.0 + 2.0  # cut at the timeout, not an hour later
 
 
 @pytest.mark.parametrize(
@@ -182,7 +170,8 @@ async def test_recorded_real_format_streams(fixture: str, provider: str, text: s
     server = HTTPServer(replay)
     port = await server.start("127.0.0.1", 0)
     try:
-        result = await probe(endpoint(provider, f"http://127.0.0.1:{port}"))
+        result = await probe(provider_url(f"http://127.0.0.1:{port}", provider),
+                             provider=provider)
     finally:
         await server.close()
     assert result.ok, result.error

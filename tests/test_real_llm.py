@@ -8,16 +8,12 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from llmmon.config import Prompt
-from llmmon.config.settings import Settings
-from llmmon.probe.run import run_probe
-from llmmon.probe.transport import make_client
-from tests.conftest import free_port, wait_for
+from tests.conftest import probe, reported_port, wait_for
 
 LLAMA_DIR = Path(os.environ.get("LLMMONTEST_LLAMA_DIR")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -26,52 +22,46 @@ SUM = Prompt.model_validate({"name": "sum", "text": "What is 2 + 3?", "max_token
                              "expect": {"number": 5}})
 CAPITAL = Prompt.model_validate({"name": "capital", "text": "What is the capital of France?",
                                  "max_tokens": 20, "expect": {"contains": "Paris"}})
+SMOLLM = {"name": "llama", "model": "smollm2", "timeout": "60s"}  # the endpoint's settings
 
 
 @pytest.fixture(scope="module")
-def llama() -> Iterator[str]:
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     python, model = LLAMA_DIR / "venv/bin/python", LLAMA_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not (python.exists() and model.exists()):
         message = f"no llama.cpp server under {LLAMA_DIR}: run scripts/install-llama"
         if os.environ.get("LLMMONTEST_REQUIRE_ALL"):
             pytest.fail(message)  # scripts/test installs it, so under it this is a failure
         pytest.skip(message)
-    port = free_port()
-    proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, "llama.cpp server exited"
-        try:
-            return httpx.get(base + "/v1/models", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    log_path = tmp_path_factory.mktemp("llama") / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model),
+                                 "--host", "127.0.0.1", "--port", "0", "--n_ctx", "512"],
+                                stdout=log, stderr=subprocess.STDOUT)
     try:
+        # uvicorn (>= 0.14; the server extra asks for >= 0.22) names the port it got
+        port = reported_port(proc, log_path, r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
+                             "the llama.cpp server", 90)
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            assert proc.poll() is None, "llama.cpp server exited"
+            try:
+                return httpx.get(base + "/v1/models", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
         wait_for(up, 90, "the llama.cpp server")
-        yield base
+        yield base + "/v1"
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def endpoint(base: str, **kw: Any) -> Any:
-    data = {"name": "llama", "provider": "openai", "url": base + "/v1", "model": "smollm2",
-            "timeout": "60s", **kw}
-    return Settings(endpoints=[data]).endpoints[0]
-
-
-async def probe(ep: Any, prompt: Prompt) -> Any:
-    async with make_client(ep) as client:
-        return await run_probe(client, ep, prompt)
-
-
 async def test_streamed_answers_pass_their_checks(llama: str) -> None:
     """Streaming chat probes of a real model get checkable answers and timed tokens."""
     for prompt in (SUM, CAPITAL):
-        result = await probe(endpoint(llama), prompt)
+        result = await probe(llama, prompt, **SMOLLM)
         assert result.ok, (result.error, result.text)
         assert result.check_passed
         assert result.ttft is not None
@@ -81,8 +71,8 @@ async def test_streamed_answers_pass_their_checks(llama: str) -> None:
 
 async def test_streamed_token_count_matches_server_usage(llama: str) -> None:
     """Tokens counted from the stream equal the server's own usage for the same answer."""
-    streamed = await probe(endpoint(llama), SUM)
-    whole = await probe(endpoint(llama, stream=False), SUM)
+    streamed = await probe(llama, SUM, **SMOLLM)
+    whole = await probe(llama, SUM, **SMOLLM, stream=False)
     assert whole.ok
     assert whole.tokens_from_usage
     assert streamed.text == whole.text
@@ -94,7 +84,7 @@ async def test_streamed_token_count_matches_server_usage(llama: str) -> None:
 async def test_completions_api(llama: str) -> None:
     """The legacy completions API streams from the real server too."""
     prompt = Prompt(name="text", text="The capital of France is", max_tokens=8)
-    result = await probe(endpoint(llama, api="completions"), prompt)
+    result = await probe(llama, prompt, **SMOLLM, api="completions")
     assert result.ok, result.error
     assert result.output_tokens == 8
     assert result.text.strip()

@@ -3,39 +3,30 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trustme
 
 from llmmon.config import Prompt
-from llmmon.config.settings import Settings
 from llmmon.probe.backend import StampedStream, TLSStream
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
-from llmmon.sim.simulator import SimSettings, Simulator
+from tests.conftest import SimServer, make_endpoint
 
 PROMPT = Prompt(name="count", text="Count from 1 to 5.")
 
+pytestmark = pytest.mark.sim(ttft=0.02, itl=0.005)
 
-def endpoint(url: str, **kw: object) -> object:
-    data = {"name": "t", "provider": "openai", "url": url, "model": "m", "timeout": "5s", **kw}
-    return Settings(endpoints=[data]).endpoints[0]
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(SimSettings(ttft=0.02, itl=0.005))
-    yield simulator
-    await simulator.close()
+StartSim = Callable[..., Awaitable[SimServer]]
 
 
-async def test_client_uses_the_stamping_backend(sim: Simulator) -> None:
+async def test_client_uses_the_stamping_backend(sim: SimServer) -> None:
     """Probe connections are llmmon's stamped streams, with kernel receive stamps."""
-    port = await sim.start()
-    ep = endpoint(f"http://localhost:{port}/v1")
-    async with make_client(ep) as client:  # type: ignore[arg-type]
+    port = sim.port
+    ep = make_endpoint(f"http://localhost:{port}/v1")
+    async with make_client(ep) as client:
         response = await client.post(f"http://localhost:{port}/v1/completions",
                                      json={"prompt": "hi", "max_tokens": 2})
         stream = response.extensions["network_stream"]
@@ -43,16 +34,15 @@ async def test_client_uses_the_stamping_backend(sim: Simulator) -> None:
         assert stream.last_rx_ns is not None
         assert stream.last_tx_ns is not None
         assert stream.last_tx_ns < stream.last_rx_ns
-        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+        result = await run_probe(client, ep, PROMPT)
     assert result.ok
     assert result.sent_ns is not None
 
 
-async def test_dns_phase_is_timed_for_a_name(sim: Simulator) -> None:
+async def test_dns_phase_is_timed_for_a_name(sim: SimServer) -> None:
     """A host name is resolved in its own phase; the connect phase no longer includes it."""
-    port = await sim.start()
-    async with make_client(ep := endpoint(f"http://localhost:{port}/v1")) as client:  # type: ignore[arg-type]
-        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    async with make_client(ep := make_endpoint(f"http://localhost:{sim.port}/v1")) as client:
+        result = await run_probe(client, ep, PROMPT)
     assert result.ok
     assert result.phases["dns"] > 0
     assert result.phases["connect"] > 0
@@ -66,16 +56,17 @@ def ca(tmp_path: Path) -> tuple[trustme.CA, Path]:
     return authority, path
 
 
-async def test_https_probe_over_tls_stream(sim: Simulator, ca: tuple[trustme.CA, Path]) -> None:
+async def test_https_probe_over_tls_stream(start_sim: StartSim,
+                                           ca: tuple[trustme.CA, Path]) -> None:
     """An https endpoint trusted through tls_config.ca_file is probed over llmmon's TLS stream."""
     authority, ca_path = ca
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     authority.issue_cert("127.0.0.1").configure_cert(context)
-    port = await sim.start(ssl_context=context)
-    ep = endpoint(f"https://127.0.0.1:{port}/v1", tls_config={"ca_file": str(ca_path)})
-    async with make_client(ep) as client:  # type: ignore[arg-type]
-        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
-        response = await client.get(f"https://127.0.0.1:{port}/v1/models")
+    sim = await start_sim(ssl_context=context)
+    ep = make_endpoint(sim.url(), tls_config={"ca_file": str(ca_path)})
+    async with make_client(ep) as client:
+        result = await run_probe(client, ep, PROMPT)
+        response = await client.get(f"{sim.url()}/models")
         assert isinstance(response.extensions["network_stream"], TLSStream)
     assert result.ok, result.error
     assert result.text == "1, 2, 3, 4, 5"
@@ -83,23 +74,23 @@ async def test_https_probe_over_tls_stream(sim: Simulator, ca: tuple[trustme.CA,
     assert result.phases["tls"] > 0
 
 
-async def test_untrusted_certificate_is_a_connect_error(sim: Simulator,
+async def test_untrusted_certificate_is_a_connect_error(start_sim: StartSim,
                                                        ca: tuple[trustme.CA, Path]) -> None:
     """Without the CA, the handshake fails as a connect error, and no request is sent."""
     authority, _ = ca
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     authority.issue_cert("127.0.0.1").configure_cert(context)
-    port = await sim.start(ssl_context=context)
-    ep = endpoint(f"https://127.0.0.1:{port}/v1")
-    async with make_client(ep) as client:  # type: ignore[arg-type]
-        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    sim = await start_sim(ssl_context=context)
+    ep = make_endpoint(sim.url())
+    async with make_client(ep) as client:
+        result = await run_probe(client, ep, PROMPT)
     assert result.error == "connect"
     assert sim.requests == 0
 
 
 async def test_unresolvable_host_is_a_connect_error() -> None:
     """A name that does not resolve fails fast as connect."""
-    ep = endpoint("http://no-such-host.invalid:8000/v1")
-    async with make_client(ep) as client:  # type: ignore[arg-type]
-        result = await run_probe(client, ep, PROMPT)  # type: ignore[arg-type]
+    ep = make_endpoint("http://no-such-host.invalid:8000/v1")
+    async with make_client(ep) as client:
+        result = await run_probe(client, ep, PROMPT)
     assert result.error == "connect"
