@@ -275,10 +275,14 @@ def resources() -> dict[str, Any]:
     b.row("GPUs")
     b.add("stat", "GPUs up", [(f"llmmon_gpu_up{{{GPU}}}", "GPU {{gpu}}")], "none", w=6,
           thresholds=[(None, "red"), (1, "green")], colorMode="background")
-    b.add("timeseries", "Utilisation", [
-        (f"llmmon_gpu_utilization_ratio{{{GPU}}}", "GPU {{gpu}}"),
-        (f"llmmon_gpu_memory_utilization_ratio{{{GPU}}}", "memory bus {{gpu}}")],
-        "percentunit", w=9, thresholds=[(None, "green"), (0.95, "red")])
+    b.add("timeseries", "Saturation: SM activity (kernel time where no GPM)", [
+        (f'llmmon_gpu_sm_active_ratio{{{GPU}, gpu_instance=""}}', "SM activity {{gpu}}"),
+        (f'llmmon_gpu_utilization_ratio{{{GPU}}} unless on (instance, job, gpu, uuid) '
+         f'llmmon_gpu_sm_active_ratio{{gpu_instance=""}}', "kernel time {{gpu}} (no GPM)")],
+        "percentunit", w=9, thresholds=[(None, "green"), (0.9, "red")],
+        description="What GPUSaturated alerts on. SM activity (GPM, Hopper and later) is the "
+        "share of SMs busy; where a GPU has no GPM, NVML's utilisation (the share of time any "
+        "kernel ran, 100% for one small kernel) is drawn instead and labelled so.")
     b.add("timeseries", "Memory used", [(
         f"llmmon_gpu_memory_used_bytes{{{GPU}}} / llmmon_gpu_memory_total_bytes{{{GPU}}}",
         "GPU {{gpu}}")], "percentunit", w=9, thresholds=[(None, "green"), (0.97, "red")])
@@ -307,6 +311,45 @@ def resources() -> dict[str, Any]:
     b.add("timeseries", "GPU memory by process", [(
         f"llmmon_gpu_process_memory_used_bytes{{{GPU}}}", "{{process}} ({{pid}}) GPU {{gpu}}")],
         "bytes", w=8)
+    b.add("timeseries", "Kernel time and memory bus (NVML utilisation)", [
+        (f"llmmon_gpu_utilization_ratio{{{GPU}}}", "kernel time {{gpu}}"),
+        (f"llmmon_gpu_memory_utilization_ratio{{{GPU}}}", "memory bus {{gpu}}")],
+        "percentunit", w=8, description="Share of time any kernel ran, and the memory bus was "
+        "busy: a busy signal, not a saturation one (see SM activity).")
+    b.add("timeseries", "Tensor cores, occupancy, DRAM bandwidth (GPM)", [
+        (f'llmmon_gpu_tensor_active_ratio{{{GPU}, gpu_instance=""}}', "tensor {{gpu}}"),
+        (f'llmmon_gpu_sm_occupancy_ratio{{{GPU}, gpu_instance=""}}', "occupancy {{gpu}}"),
+        (f'llmmon_gpu_dram_bandwidth_utilization_ratio{{{GPU}, gpu_instance=""}}',
+         "DRAM bandwidth {{gpu}}")], "percentunit", w=8,
+        description="GPM, over each sample interval; absent on GPUs before Hopper.")
+    b.add("timeseries", "SM activity by MIG instance (GPM)", [(
+        f'llmmon_gpu_sm_active_ratio{{{GPU}, gpu_instance!=""}}',
+        "GPU {{gpu}} instance {{gpu_instance}}")], "percentunit", w=8,
+        description="Only GPUs in MIG mode have instances.")
+    b.add("timeseries", "NVLink throughput (GPM)", [
+        (f"llmmon_gpu_nvlink_rx_bytes_per_second{{{GPU}}}", "rx {{gpu}}"),
+        (f"llmmon_gpu_nvlink_tx_bytes_per_second{{{GPU}}}", "tx {{gpu}}")], "Bps", w=8)
+    b.add("timeseries", "SM utilisation by process", [(
+        f"llmmon_gpu_process_sm_utilization_ratio{{{GPU}}}",
+        "{{process}} ({{pid}}) GPU {{gpu}}")], "percentunit", w=8,
+        description="Each process's share when several share a GPU.")
+    b.add("timeseries", "Clocks held down (violation time)", [(
+        f"rate(llmmon_gpu_violation_seconds_total{{{GPU}}}[{RI}])", "{{policy}} {{gpu}}")],
+        "percentunit", w=8, description="Share of time the clocks were held below their "
+        "target, by policy (power, thermal, ...).")
+    b.add("timeseries", "Critical XID events", [(
+        f"increase(llmmon_gpu_xid_errors_total{{{GPU}}}[1h]) > 0", "XID {{xid}} GPU {{gpu}}")],
+        "short", w=8, thresholds=[(None, "green"), (1, "red")],
+        description="Only codes that occurred are drawn; 48, 79 and 95 mean the GPU needs a "
+        "reset.")
+    b.add("timeseries", "Memory repair (remapped rows, retired pages)", [
+        (f"llmmon_gpu_remapped_rows{{{GPU}}}", "rows {{type}} {{gpu}}"),
+        (f"llmmon_gpu_retired_pages{{{GPU}}}", "pages {{cause}} {{gpu}}"),
+        (f"llmmon_gpu_row_remap_pending{{{GPU}}}", "reset pending {{gpu}}")], "short", w=8)
+    b.add("timeseries", "NVML cost per call", [(
+        f"rate(llmmon_gpu_nvml_call_seconds_total{{{SEL}}}[{RI}]) / "
+        f"rate(llmmon_gpu_nvml_calls_total{{{SEL}}}[{RI}])", "{{function}}")], "s", w=8,
+        description="What each NVML function costs the GPU sampler per call.")
     b.row("Model server process")
     b.add("stat", "Up", [(f"llmmon_target_process_up{{{SEL}}}", "{{target}}")], "none", w=6,
           thresholds=[(None, "red"), (1, "green")], colorMode="background")
@@ -316,6 +359,9 @@ def resources() -> dict[str, Any]:
     b.add("timeseries", "Memory", [
         (f"llmmon_target_process_resident_memory_bytes{{{SEL}}}", "RSS {{target}}"),
         (f"llmmon_target_process_gpu_memory_bytes{{{SEL}}}", "GPU {{target}}")], "bytes", w=6)
+    b.add("timeseries", "GPU SM share", [(
+        f"llmmon_target_process_gpu_sm_utilization_ratio{{{SEL}}}", "{{target}} GPU {{gpu}}")],
+        "percentunit", w=6, description="The process's own share of each GPU's SM time.")
     b.add("timeseries", "Threads and open files", [
         (f"llmmon_target_process_threads{{{SEL}}}", "threads {{target}}"),
         (f"llmmon_target_process_open_fds{{{SEL}}}", "fds {{target}}")], "short", w=6)

@@ -17,7 +17,7 @@ from llmmon.metrics import docs, families
 from llmmon.metrics.docs import render_docs
 from llmmon.metrics.recorder import Metrics
 from llmmon.probe.result import ERROR_REASONS, ProbeResult
-from llmmon.samplers import gpu as gs
+from llmmon.samplers import gpu_families as gs
 from llmmon.samplers import host as hs
 
 LABELS = ("ep", "openai", "model-a")

@@ -105,6 +105,10 @@ def may_be_empty() -> dict[tuple[str, str, str], bool]:
         # and the demo's endpoint is llmmon's simulator.
         ("llm-endpoints.json", "TTFT: llmmon (client) against vLLM (server), p90",
          "vllm:time_to_first_token_seconds_bucket"): True,
+        # Kernel time is the saturation panel's fallback for GPUs without GPM; the demo's
+        # scripted GPUs all have GPM, so the fallback query is empty by design.
+        ("llm-resources.json", "Saturation: SM activity (kernel time where no GPM)",
+         "llmmon_gpu_utilization_ratio"): True,
         # The container's CPU quota and memory limit are exported only when its cgroup sets
         # them; on a machine (or in a container) without limits the series do not exist.
         ("llm-resources.json", "Container CPU against its limit",

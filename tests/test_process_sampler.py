@@ -13,7 +13,7 @@ import pytest
 
 from llmmon.metrics.family import Family
 from llmmon.samplers import process as ps
-from llmmon.samplers.gpu_memory import GPUMemoryByPid
+from llmmon.samplers.gpu_usage import GPUUsageByPid, PidUsage
 from llmmon.samplers.process import ProcessSampler, ProcessTarget
 
 MARK = "llmmon-process-sampler-test-target"
@@ -117,12 +117,14 @@ def test_access_denied_keeps_what_was_readable(child: subprocess.Popen[bytes],
     assert reading(readings, ps.PROC_RSS) is not None
 
 
-def test_gpu_memory_joined_from_the_gpu_sampler(child: subprocess.Popen[bytes]) -> None:
-    """The GPU sampler's per-pid memory shows up as the target's GPU memory."""
-    memory = GPUMemoryByPid()
-    memory.replace({child.pid: 3e9})
-    readings = ProcessSampler([ProcessTarget(name="t", cmdline=MARK)], memory).sample()
+def test_gpu_usage_joined_from_the_gpu_sampler(child: subprocess.Popen[bytes]) -> None:
+    """The GPU sampler's per-pid memory and SM share show up as the target's, per GPU."""
+    usage = GPUUsageByPid()
+    usage.replace({child.pid: PidUsage(3e9, {"0": 0.25, "1": 0.5}), 1: PidUsage(1.0)})
+    readings = ProcessSampler([ProcessTarget(name="t", cmdline=MARK)], usage).sample()
     assert reading(readings, ps.PROC_GPU_MEM) == 3e9
+    sm = {labels: value for fam, labels, value in readings or [] if fam is ps.PROC_GPU_SM}
+    assert sm == {("t", "0"): 0.25, ("t", "1"): 0.5}
 
 
 def test_target_needs_exactly_one_matcher() -> None:

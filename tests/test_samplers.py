@@ -9,10 +9,10 @@ import psutil
 import pytest
 
 from llmmon.metrics.family import Family, Reading
-from llmmon.samplers import gpu as gs
+from llmmon.samplers import gpu_families as gs
 from llmmon.samplers import host as hs
 from llmmon.samplers.gpu import GPUSampler
-from llmmon.samplers.gpu_memory import GPUMemoryByPid
+from llmmon.samplers.gpu_usage import GPUUsageByPid
 from llmmon.samplers.host import HostConfig, HostSampler
 from llmmon.sim.nvml import FakeGPU, FakeNVML
 
@@ -93,8 +93,8 @@ def test_no_library_means_no_data_and_one_log_line(caplog: pytest.LogCaptureFixt
 def test_gpu_full_field_set() -> None:
     """Energy in joules, clocks in hertz, throttle reasons as 0/1, ECC, PCIe bytes/s, MIG."""
     fake = FakeNVML([FakeGPU(processes=[(os.getpid(), 1 << 30), (999_999_999, None)])])
-    memory = GPUMemoryByPid()
-    readings = GPUSampler(nvml=fake.module, process_memory=memory).sample()
+    usage = GPUUsageByPid()
+    readings = GPUSampler(nvml=fake.module, process_usage=usage).sample()
     gpu = ("0", FakeGPU().uuid)
     assert values(readings, gs.GPU_ENERGY)[gpu] == pytest.approx(123_456.789)
     assert values(readings, gs.GPU_CLOCK) == {gpu + ("sm",): 1980e6, gpu + ("memory",): 2619e6}
@@ -111,7 +111,9 @@ def test_gpu_full_field_set() -> None:
     # the process NVML withholds memory for is left out; ours is named
     procs = values(readings, gs.GPU_PROC_MEM)
     assert list(procs) == [gpu + (str(os.getpid()), psutil.Process().name())]
-    assert memory.get(os.getpid()) == 1 << 30
+    mine = usage.get(os.getpid())
+    assert mine is not None
+    assert mine.memory == 1 << 30
 
 
 @pytest.mark.parametrize(("function", "family"), [

@@ -31,9 +31,9 @@ class SamplerKind:
 SAMPLERS: dict[str, SamplerKind] = {
     "host": SamplerKind(host.HostConfig, lambda c, _: host.HostSampler(c), host.FAMILIES),
     "gpu": SamplerKind(gpu.GPUConfig, lambda _, ctx: gpu.GPUSampler(
-        ctx.nvml, process_memory=ctx.gpu_memory), gpu.FAMILIES),
+        ctx.nvml, process_usage=ctx.gpu_usage), gpu.FAMILIES),
     "process": SamplerKind(process.ProcessConfig, lambda c, ctx: process.ProcessSampler(
-        c.targets, ctx.gpu_memory), process.FAMILIES),
+        c.targets, ctx.gpu_usage), process.FAMILIES),
 }
 
 

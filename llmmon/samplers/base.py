@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Protocol
 
 from llmmon.metrics.family import Reading
-from llmmon.samplers.gpu_memory import GPUMemoryByPid
+from llmmon.samplers.gpu_usage import GPUUsageByPid
 
 
 class Sampler(Protocol):
@@ -22,7 +22,7 @@ class Sampler(Protocol):
 @dataclass
 class SamplerContext:
     """Shared by the samplers of one daemon: the NVML module (None: the real ``pynvml``) and
-    the GPU sampler's per-pid memory for the process sampler."""
+    the GPU sampler's per-pid usage for the process sampler."""
 
     nvml: ModuleType | None = None
-    gpu_memory: GPUMemoryByPid = field(default_factory=GPUMemoryByPid)
+    gpu_usage: GPUUsageByPid = field(default_factory=GPUUsageByPid)

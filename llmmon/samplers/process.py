@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llmmon.config import Name, Regex, SamplerConfig, StrictModel, unique_names
 from llmmon.metrics.family import Family, Reading
-from llmmon.samplers.gpu_memory import GPUMemoryByPid
+from llmmon.samplers.gpu_usage import GPUUsageByPid
 
 
 class ProcessTarget(StrictModel):
@@ -58,21 +58,25 @@ PROC_THREADS = Family("llmmon_target_process_threads", "gauge", "Threads of the 
 PROC_GPU_MEM = Family("llmmon_target_process_gpu_memory_bytes", "gauge",
                       "Device memory used by the target process, all GPUs summed.", ("target",),
                       group="process")
+PROC_GPU_SM = Family("llmmon_target_process_gpu_sm_utilization_ratio", "gauge",
+                     "Share of the last sample period the target process had a kernel running "
+                     "on this GPU's SMs (its own share when processes share a GPU).",
+                     ("target", "gpu"), group="process")
 PROC_FDS = Family("llmmon_target_process_open_fds", "gauge",
                   "Open file descriptors of the target process.", ("target",), group="process")
 
 FAMILIES: tuple[Family, ...] = (
-    PROC_UP, PROC_CPU, PROC_RSS, PROC_THREADS, PROC_GPU_MEM, PROC_FDS,
+    PROC_UP, PROC_CPU, PROC_RSS, PROC_THREADS, PROC_GPU_MEM, PROC_GPU_SM, PROC_FDS,
 )
 
 
 class ProcessSampler:
     name = "process"
 
-    def __init__(self, targets: list[ProcessTarget], gpu_memory: GPUMemoryByPid | None = None
+    def __init__(self, targets: list[ProcessTarget], gpu_usage: GPUUsageByPid | None = None
                  ) -> None:
         self._targets = targets
-        self._gpu_memory = gpu_memory
+        self._gpu_usage = gpu_usage
         self._found: dict[str, psutil.Process] = {}
         self._regexes = {t.name: re.compile(t.cmdline_regex) for t in targets if t.cmdline_regex}
 
@@ -85,10 +89,8 @@ class ProcessSampler:
             values = _read(proc, target.name) if proc is not None else None
             if values is None:
                 self._found.pop(target.name, None)
-            elif self._gpu_memory is not None and proc is not None:
-                used = self._gpu_memory.get(proc.pid)
-                if used is not None:
-                    values.append((PROC_GPU_MEM, (target.name,), used))
+            elif self._gpu_usage is not None and proc is not None:
+                values += _gpu_readings(self._gpu_usage, proc.pid, target.name)
             readings.append((PROC_UP, (target.name,), 0.0 if values is None else 1.0))
             readings += values or []
         return readings
@@ -132,6 +134,15 @@ def matches(target: ProcessTarget, regex: re.Pattern[str] | None, cmdline: str,
     return ((target.cmdline is not None and target.cmdline in cmdline)
             or (regex is not None and regex.search(cmdline) is not None)
             or (target.process_name is not None and name == target.process_name))
+
+
+def _gpu_readings(usage: GPUUsageByPid, pid: int, name: str) -> list[Reading]:
+    """What the GPU sampler last saw the process use: memory, and SM time on each GPU."""
+    used = usage.get(pid)
+    if used is None:
+        return []
+    return [(PROC_GPU_MEM, (name,), used.memory),
+            *((PROC_GPU_SM, (name, gpu), sm) for gpu, sm in sorted(used.sm.items()))]
 
 
 def _read(proc: psutil.Process, name: str) -> list[Reading] | None:

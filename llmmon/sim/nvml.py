@@ -8,12 +8,15 @@ GPU panel of the dashboards has data to show."""
 from __future__ import annotations
 
 import math
+import queue
 import time
 import types
 from dataclasses import dataclass, field
 from typing import Any
 
 import pynvml as real
+
+from llmmon.sim.nvml_extra import install
 
 
 @dataclass
@@ -36,7 +39,16 @@ class FakeGPU:
     pcie_kib: tuple[int, int] = (1000, 2000)  # tx, rx KiB/s
     mig: tuple[int, int] = (0, 0)  # current, pending
     processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, bytes)
+    # (pid, timestamp µs, SM %, memory %): nvmlDeviceGetProcessUtilization's samples
+    process_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
+    violation_ns: dict[int, int] = field(default_factory=dict)  # NVML_PERF_POLICY_* -> ns
+    retired_pages: dict[int, int] | None = None  # cause -> pages; None: not supported
+    remapped_rows: tuple[int, int, int, int] = (0, 0, 0, 0)  # corr, unc, pending, failed
+    gpm: bool = False  # GPU Performance Monitoring (Hopper and later)
+    gpm_metrics: dict[int, float] = field(default_factory=dict)  # NVML_GPM_METRIC_* -> value
+    gpm_instances: dict[int, dict[int, float]] = field(default_factory=dict)  # MIG GI -> same
     unsupported: set[str] = field(default_factory=set)  # function names answering NotSupported
+    errors: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code
     lost: bool = False
 
 
@@ -46,7 +58,9 @@ class FakeNVML:
         self.library, self.driver = library, driver
         self.initialised = False
         self.calls: list[tuple[str, int]] = []  # (function, GPU index) of every device call
+        self.xid_queue: queue.Queue[tuple[int, int]]  # put (GPU index, XID) to raise an event
         self.module = self._build()
+        install(self, self.module)
 
     def _raise(self, code: int) -> None:
         raise real.NVMLError(code)
@@ -60,6 +74,8 @@ class FakeNVML:
             self._raise(real.NVML_ERROR_GPU_IS_LOST)
         if fn in gpu.unsupported:
             self._raise(real.NVML_ERROR_NOT_SUPPORTED)
+        if fn in gpu.errors:
+            self._raise(gpu.errors[fn])
         return gpu
 
     def _build(self) -> types.ModuleType:
@@ -102,12 +118,19 @@ class FakeNVML:
             "nvmlDeviceGetCurrentClocksEventReasons": lambda g: g.throttle_mask,
             "nvmlDeviceGetComputeRunningProcesses": lambda g: [
                 types.SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in g.processes],
+            "nvmlDeviceGetRemappedRows": lambda g: g.remapped_rows,
         }
         with_arg = {
             "nvmlDeviceGetClockInfo": lambda g, d: {real.NVML_CLOCK_SM: g.sm_mhz,
                                                     real.NVML_CLOCK_MEM: g.mem_mhz}[d],
             "nvmlDeviceGetTotalEccErrors": lambda g, kind, counter: g.ecc[kind],
             "nvmlDeviceGetPcieThroughput": lambda g, d: g.pcie_kib[d],
+            "nvmlDeviceGetViolationStatus": lambda g, policy: real.c_nvmlViolationTime_t(
+                0, g.violation_ns[policy]) if policy in g.violation_ns
+            else self._raise(real.NVML_ERROR_NOT_SUPPORTED),
+            "nvmlDeviceGetRetiredPages": lambda g, cause: [0x1000 * i for i in range(
+                g.retired_pages.get(cause, 0))] if g.retired_pages is not None
+            else self._raise(real.NVML_ERROR_NOT_SUPPORTED),
         }
         for fn, read2 in with_arg.items():
             setattr(mod, fn, self._getter2(fn, read2))
@@ -124,8 +147,16 @@ class ScriptedNVML(FakeNVML):
 
     def __init__(self, gpus: int = 2, pids: list[int] | None = None) -> None:
         super().__init__([FakeGPU(uuid=f"GPU-5e1f0000-0000-4000-8000-00000000000{i}",
-                                  processes=[(pid, 6 << 30) for pid in pids or []])
+                                  processes=[(pid, 6 << 30) for pid in pids or []], gpm=True,
+                                  violation_ns={real.NVML_PERF_POLICY_POWER: 0,
+                                                real.NVML_PERF_POLICY_THERMAL: 0},
+                                  retired_pages={})
                           for i in range(gpus)])
+        self._pids = pids or []
+        if gpus > 1:  # the second GPU is split in two MIG instances
+            self.gpus[1].mig = (1, 1)
+            self.gpus[1].gpm_instances = {1: {}, 2: {}}
+        self._ticks = 0
         self._start = time.monotonic()
         inner: Any = self.module.nvmlDeviceGetCount
 
@@ -136,6 +167,11 @@ class ScriptedNVML(FakeNVML):
         self.module.nvmlDeviceGetCount = device_count  # type: ignore[attr-defined]
 
     def _tick(self) -> None:
+        self._ticks += 1
+        # One application-level XID at the third sample (the first calls this twice), after
+        # Prometheus has seen its counter at 0, so the XID panel has a line.
+        if self._ticks == 4:
+            self.xid_queue.put((0, 13))
         t = time.monotonic() - self._start
         for i, gpu in enumerate(self.gpus):
             wave = (math.sin(t / 60 + i) + 1) / 2  # 0..1 over about six minutes
@@ -148,3 +184,21 @@ class ScriptedNVML(FakeNVML):
             gpu.sm_mhz = int(1980 - 400 * wave)
             gpu.throttle_mask = 0x4 if wave > 0.8 else 0
             gpu.fan_percent = int(30 + 60 * wave)
+            if gpu.throttle_mask:  # about a 5 s tick spent power-capped
+                gpu.violation_ns[real.NVML_PERF_POLICY_POWER] += 5_000_000_000
+            # SM activity trails "utilisation": kernels run all the time, not on every SM.
+            gpu.gpm_metrics = {
+                real.NVML_GPM_METRIC_SM_UTIL: 20 + 70 * wave,
+                real.NVML_GPM_METRIC_SM_OCCUPANCY: 10 + 40 * wave,
+                real.NVML_GPM_METRIC_ANY_TENSOR_UTIL: 10 + 60 * wave,
+                real.NVML_GPM_METRIC_DRAM_BW_UTIL: 15 + 50 * wave,
+                real.NVML_GPM_METRIC_PCIE_TX_PER_SEC: 50 + 400 * wave,
+                real.NVML_GPM_METRIC_PCIE_RX_PER_SEC: 80 + 600 * wave,
+                real.NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC: 1000 * wave,
+                real.NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC: 1200 * wave,
+            }
+            for gi, metrics in gpu.gpm_instances.items():  # the instances share the work
+                metrics[real.NVML_GPM_METRIC_SM_UTIL] = (20 + 70 * wave) * (0.5 + 0.3 * gi)
+            now_us = int(time.time() * 1e6)
+            gpu.process_samples = [(pid, now_us, int(30 + 60 * wave), int(20 + 30 * wave))
+                                   for pid in self._pids]
