@@ -187,3 +187,31 @@ def test_nvml_calls_are_counted_and_timed_by_function() -> None:
     seconds = values(readings, gf.NVML_SECONDS)
     assert set(seconds) == set(calls)
     assert all(s >= 0 for s in seconds.values())
+
+
+def test_xids_of_a_lost_gpu_are_still_exported() -> None:
+    """XID 79 (fallen off the bus) comes with the GPU being lost: its count stays exported
+    under the GPU's labels while the GPU is down."""
+    fake = FakeNVML([FakeGPU(), FakeGPU(uuid="GPU-1")])
+    sampler = GPUSampler(nvml=fake.module)
+    sampler.sample()
+    fake.xid_queue.put((0, 79))
+    wait_for(lambda: values(sampler.sample(), gf.GPU_XID).get(GPU0 + ("79",)) == 1.0, 10,
+             "the XID counted")
+    fake.gpus[0].lost = True
+    readings = sampler.sample()
+    assert values(readings, gf.GPU_UP)[("0",)] == 0.0
+    assert values(readings, gf.GPU_XID)[GPU0 + ("79",)] == 1.0
+    sampler.close()
+
+
+def test_a_renumbered_gpu_is_identified_again() -> None:
+    """When the UUID at an index changes (GPUs renumbered after a reset), the labels follow
+    the new GPU instead of the cached identity."""
+    fake = FakeNVML([FakeGPU()])
+    sampler = GPUSampler(nvml=fake.module)
+    sampler.sample()
+    fake.gpus[0].uuid = "GPU-new"
+    readings = sampler.sample()
+    assert set(values(readings, gf.GPU_UTIL)) == {("0", "GPU-new")}
+    assert {labels[1] for labels in values(readings, gf.GPU_INFO)} == {"GPU-new"}

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import re
+import ssl
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import bcrypt
 import pytest
+import trustme
 from prometheus_client import CollectorRegistry
 
 import llmmon.daemon.auth as auth
@@ -26,9 +29,11 @@ from llmmon.probe.checks import passes
 from llmmon.probe.cost import DailySpend
 from llmmon.probe.result import ProbeResult, StreamTiming, apply_events
 from llmmon.probe.trace import split_phases
+from llmmon.probe.transport import _ssl_context
 from llmmon.providers.base import Delta, Usage
 from llmmon.samplers.host import busy_ratio
 from llmmon.samplers.process import ProcessTarget, matches
+from tests.conftest import make_endpoint
 
 # --- 1. host CPU busy share -------------------------------------------------------------
 
@@ -297,3 +302,15 @@ def test_number_check_thousands_separators_decimals_and_tolerance() -> None:
     assert passes(Expect(number=3.0, tolerance=0.25), "pi is about 3.14")
     assert not passes(Expect(number=3.0, tolerance=0.1), "pi is about 3.14")
     assert passes(Expect(number=10, tolerance=0.5), "10.5")
+
+
+def test_insecure_skip_verify_wins_over_ca_file(tmp_path: Path) -> None:
+    """With both set, certificates are not verified (as before the transport was rewritten);
+    with only a CA file they are, against it."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text(trustme.CA().cert_pem.bytes().decode())
+    both = make_endpoint("https://127.0.0.1:1/v1",
+                         tls_config={"ca_file": str(ca), "insecure_skip_verify": True})
+    assert _ssl_context(both).verify_mode == ssl.CERT_NONE
+    only_ca = make_endpoint("https://127.0.0.1:1/v1", tls_config={"ca_file": str(ca)})
+    assert _ssl_context(only_ca).verify_mode == ssl.CERT_REQUIRED

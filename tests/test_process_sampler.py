@@ -125,6 +125,10 @@ def test_gpu_usage_joined_from_the_gpu_sampler(child: subprocess.Popen[bytes]) -
     assert reading(readings, ps.PROC_GPU_MEM) == 3e9
     sm = {labels: value for fam, labels, value in readings or [] if fam is ps.PROC_GPU_SM}
     assert sm == {("t", "0"): 0.25, ("t", "1"): 0.5}
+    # NVML withheld its memory (only utilisation samples): no memory series, not 0
+    usage.replace({child.pid: PidUsage(None, {"0": 0.5})})
+    readings = ProcessSampler([ProcessTarget(name="t", cmdline=MARK)], usage).sample()
+    assert reading(readings, ps.PROC_GPU_MEM) is None
 
 
 def test_target_needs_exactly_one_matcher() -> None:

@@ -88,4 +88,8 @@ async def test_hung_sampler_is_not_called_again_while_stuck(
     assert get("llmmon_sampler_success", {"sampler": "hung"}) == 0
     assert get("llmmon_scheduler_missed_runs_total", {"task": "sampler:hung"}) == 1
     assert get("llmmon_scheduler_job_errors_total", {"task": "sampler:hung"}) == 1
+    # the skipped run reported nothing: the duration is still the one that hit the deadline
+    duration = get("llmmon_sampler_duration_seconds", {"sampler": "hung"})
+    assert duration is not None
+    assert duration >= 0.05
     await rt.shutdown()

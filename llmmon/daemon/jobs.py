@@ -89,12 +89,13 @@ class Jobs:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)  # so that shutdown can cancel it
-        start, ok = time.perf_counter(), False
+        start, ok, missed = time.perf_counter(), False, False
         try:
             async with asyncio.timeout(job.deadline):
                 await job.work()
             ok = True
         except MissedRun:
+            missed = True  # nothing ran: the last run's success and duration stand
             self._metrics.counter(MISSED_RUNS).labels(job_id).inc()
         except TimeoutError:
             log.error("%s passed its hard deadline", job_id)
@@ -109,7 +110,7 @@ class Jobs:
             self._metrics.counter(JOB_ERRORS).labels(job_id).inc()
         finally:
             self._running.discard(task)
-        if job.report is not None:
+        if job.report is not None and not missed:
             job.report(ok, time.perf_counter() - start)
 
     def _on_event(self, event: JobEvent) -> None:

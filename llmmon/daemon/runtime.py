@@ -122,8 +122,13 @@ class Runtime:
         await asyncio.gather(*(s.client.aclose() for s in self.endpoints.values()),
                              return_exceptions=True)
         await self.exporter.close()
-        for state in self.samplers.values():
-            state.sampler.close()
+        # In the samplers' pool, never on the loop (a sampler's close may wait for its running
+        # tick: NVML is not shut down under a call); bounded, as a hung sampler may never end.
+        loop = asyncio.get_running_loop()
+        closing = [loop.run_in_executor(self._pool, s.sampler.close)
+                   for s in self.samplers.values()]
+        if closing:
+            await asyncio.wait(closing, timeout=SHUTDOWN_GRACE)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -204,7 +209,7 @@ class Runtime:
     def _apply_sampler(self, name: str, old: Any, new: Any) -> None:
         if name in self.samplers and (old != new or not new.active()):
             self.jobs.remove(f"sampler:{name}")
-            self.samplers.pop(name).sampler.close()
+            self._pool.submit(self.samplers.pop(name).sampler.close)  # off the loop
             self.metrics.snapshots.publish(name, [])
         if new.active() and name not in self.samplers:
             self.samplers[name] = SamplerState(SAMPLERS[name].factory(new, self._context),
@@ -256,9 +261,12 @@ class Runtime:
             raise MissedRun  # the previous call is stuck in its thread; don't pile up
         state.busy = asyncio.get_running_loop().run_in_executor(self._pool, state.sampler.sample)
         readings = await asyncio.shield(state.busy)  # a deadline leaves the thread be
-        self.metrics.snapshots.publish(name, readings or [])
+        if self.samplers.get(name) is state:  # not removed by a reload meanwhile
+            self.metrics.snapshots.publish(name, readings or [])
 
     def _report_sampler(self, name: str, ok: bool, seconds: float) -> None:
+        if name not in self.samplers:
+            return
         if not ok:
             self.metrics.snapshots.publish(name, [])  # no stale values
         self.metrics.gauge(SAMPLER_SUCCESS).labels(name).set(1 if ok else 0)

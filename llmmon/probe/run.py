@@ -64,7 +64,7 @@ async def run_probe(
     result.e2e = (time.monotonic_ns() - start) / NS
     result.phases = trace.phases()
     result.finished_unix = time.time()
-    result.cost_usd = cost_usd(getattr(endpoint, "pricing", None), result.prompt_tokens,
+    result.cost_usd = cost_usd(endpoint.pricing, result.prompt_tokens,
                                result.output_tokens)
     if result.ok and prompt.expect is not None:
         result.check_passed = passes(prompt.expect, result.text)

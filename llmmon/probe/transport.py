@@ -67,6 +67,7 @@ class StampingTransport(httpx.AsyncBaseTransport):
         self.pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context, max_connections=connections,
             max_keepalive_connections=connections, retries=0,
+            keepalive_expiry=5.0,  # httpx's default, which probes always had
             # Nagle plus delayed ACKs would add milliseconds to small requests.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             network_backend=StampingBackend(),
@@ -94,9 +95,11 @@ class StampingTransport(httpx.AsyncBaseTransport):
 
 def _ssl_context(endpoint: EndpointConfig) -> ssl.SSLContext:
     tls = endpoint.tls_config
+    if tls.insecure_skip_verify:  # wins over ca_file, as it always did
+        return httpx.create_ssl_context(verify=False)
     if tls.ca_file:
         return ssl.create_default_context(cafile=str(tls.ca_file))
-    return httpx.create_ssl_context(verify=not tls.insecure_skip_verify)
+    return httpx.create_ssl_context()
 
 
 def make_client(endpoint: EndpointConfig, connections: int = 4) -> httpx.AsyncClient:

@@ -11,6 +11,7 @@ critical XID events are waited on in a thread of their own (``gpu_events.py``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -87,6 +88,8 @@ class GPUSampler:
         self._retry_at = 0.0
         self._backoff = 5.0
         self._identity: dict[int, tuple[str, ...]] = {}
+        self._labels: dict[int, tuple[str, str]] = {}  # (gpu, uuid), kept when a GPU is lost
+        self._lock = threading.Lock()  # a tick and close() never overlap
         self._lost: dict[int, tuple[float, float]] = {}  # index -> (retry at, backoff)
         self._dropped: set[tuple[int, str, str]] = set()  # fields already logged as missing
         self._processes = ProcessReader()
@@ -95,6 +98,10 @@ class GPUSampler:
         self._xid = XidWatcher(raw) if raw is not None else None
 
     def sample(self) -> list[Reading] | None:
+        with self._lock:
+            return self._sample()
+
+    def _sample(self) -> list[Reading] | None:
         if not self._ensure_init():
             return None
         nv = self._nvml
@@ -111,7 +118,7 @@ class GPUSampler:
             try:
                 readings += self._sample_gpu(index, usage)
                 self._lost.pop(index, None)
-            except nv.NVMLError as exc:
+            except nv.NVMLError as exc:  # the GPU is gone (no handle, or it does not answer)
                 if not backoff:
                     log.warning("GPU %d is lost (%s)", index, type(exc).__name__)
                 backoff = min(backoff * 2, MAX_BACKOFF) if backoff else 5.0
@@ -133,7 +140,10 @@ class GPUSampler:
                 raise
             self._field_error(index, "uuid", exc)
             uuid = ""
-        ident = self._identity.get(index) or self._identify(index, handle, uuid)
+        ident = self._identity.get(index)
+        if ident is None or ident[1] != uuid:  # first look, or renumbered after a reset
+            self._forget(index)
+            ident = self._identify(index, handle, uuid)
         fields = Fields(nv, index, ident[:2], self._field_error)
         fields.readings += [(GPU_UP, (str(index),), 1.0), (GPU_INFO, ident, 1.0)]
         gpm = self._gpm.read(index, handle) if self._gpm is not None else []
@@ -171,14 +181,17 @@ class GPUSampler:
         except nv.NVMLError:
             driver = ""
         ident = (str(index), uuid, name, driver, cuda_version(nv))
-        self._identity[index] = ident
+        if uuid:  # an unreadable UUID is asked again next tick
+            self._identity[index] = ident
+            self._labels[index] = (str(index), uuid)
         return ident
 
     def _xid_readings(self) -> list[Reading]:
         if self._xid is None:
             return []
-        return [(GPU_XID, self._identity[index][:2] + (xid,), float(n))
-                for (index, xid), n in self._xid.counts().items() if index in self._identity]
+        # A lost GPU's XIDs too: its last one (79, fallen off the bus) matters most.
+        return [(GPU_XID, self._labels[index] + (xid,), float(n))
+                for (index, xid), n in self._xid.counts().items() if index in self._labels]
 
     def _cost_readings(self) -> list[Reading]:
         costs = dict(self._nvml.costs)
@@ -247,4 +260,5 @@ class GPUSampler:
         self._initialised = False
 
     def close(self) -> None:
-        self._shutdown()
+        with self._lock:
+            self._shutdown()

@@ -7,6 +7,7 @@ any other is counted as ``other``.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections import Counter
@@ -27,6 +28,13 @@ XID_LABELS = (*(str(x) for x in sorted(KNOWN_XIDS)), "other")
 WAIT_MS = 500
 
 
+def _address(handle: Any) -> int:
+    """A device handle's identity: the pointer's address (or the handle, if an int)."""
+    if isinstance(handle, int):
+        return handle
+    return int(ctypes.cast(handle, ctypes.c_void_p).value or 0)
+
+
 def xid_label(code: int) -> str:
     return str(code) if code in KNOWN_XIDS else "other"
 
@@ -39,6 +47,7 @@ class XidWatcher:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[int, str]] = Counter()  # (gpu index, xid) -> events
         self._stop = threading.Event()
+        self._handles: dict[int, int] = {}  # a registered handle's address -> GPU index
         self._thread: threading.Thread | None = None
         self._set: Any = None
         self.watched: set[int] = set()  # GPU indexes registered for events
@@ -53,39 +62,39 @@ class XidWatcher:
         except (AttributeError, nv.NVMLError) as exc:
             log.debug("no XID events: %s", type(exc).__name__)
             return
-        self.watched = set()
+        self.watched, self._handles = set(), {}
         for index, handle in handles.items():
             try:
                 nv.nvmlDeviceRegisterEvents(handle, nv.nvmlEventTypeXidCriticalError, self._set)
                 self.watched.add(index)
+                self._handles[_address(handle)] = index
             except nv.NVMLError as exc:
                 log.debug("GPU %d has no XID events: %s", index, type(exc).__name__)
         if not self.watched:
             self._free()
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="llmmon-xid", daemon=True)
+        self._stop = threading.Event()  # its own: a thread left from before keeps the old one
+        self._thread = threading.Thread(target=self._run, args=(self._set, self._stop),
+                                        name="llmmon-xid", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, event_set: Any, stop: threading.Event) -> None:
         nv = self._nv
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
-                data = nv.nvmlEventSetWait(self._set, WAIT_MS)
+                data = nv.nvmlEventSetWait(event_set, WAIT_MS)
             except nv.NVMLError_Timeout:
                 continue
-            except nv.NVMLError as exc:
+            except Exception as exc:  # a thread that died would leave the zeros claiming calm
                 log.debug("XID wait failed: %s", type(exc).__name__)
-                self._stop.wait(WAIT_MS / 1000)  # don't spin on a broken event set
+                stop.wait(WAIT_MS / 1000)  # don't spin on a broken event set
                 continue
-            if not data.eventType & nv.nvmlEventTypeXidCriticalError:
-                continue
-            try:
-                index = int(nv.nvmlDeviceGetIndex(data.device))
-            except nv.NVMLError:
-                continue
-            with self._lock:
-                self._counts[(index, xid_label(int(data.eventData)))] += 1
+            # The event names its GPU by handle: matched against the registered ones, with
+            # no NVML call, since the GPU may be the one that just fell off the bus.
+            index = self._handles.get(_address(data.device))
+            if index is not None and data.eventType & nv.nvmlEventTypeXidCriticalError:
+                with self._lock:
+                    self._counts[(index, xid_label(int(data.eventData)))] += 1
 
     def counts(self) -> dict[tuple[int, str], int]:
         """Events by (GPU, XID label), every label of every watched GPU included, at 0 until
@@ -103,7 +112,10 @@ class XidWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2 * WAIT_MS / 1000 + 1)
-            self._thread = None
+            alive, self._thread = self._thread.is_alive(), None
+            if alive:  # stuck inside NVML: freeing the set under it could crash the process
+                log.warning("XID thread did not stop; its event set is left allocated")
+                self._set = None
         self._free()
 
     def _free(self) -> None:

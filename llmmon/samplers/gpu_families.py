@@ -66,10 +66,12 @@ GPU_TENSOR_ACTIVE = _gpm("llmmon_gpu_tensor_active_ratio",
                          "Share of SM cycles any tensor core was busy (0..1).")
 GPU_DRAM_ACTIVE = _gpm("llmmon_gpu_dram_bandwidth_utilization_ratio",
                        "Device memory bandwidth used, as a share of its peak (0..1).")
-GPU_NVLINK_RX = _gpm("llmmon_gpu_nvlink_rx_bytes_per_second", "NVLink receive throughput, "
-                     "all links.", _GPU)
-GPU_NVLINK_TX = _gpm("llmmon_gpu_nvlink_tx_bytes_per_second", "NVLink transmit throughput, "
-                     "all links.", _GPU)
+GPU_NVLINK_RX = Family("llmmon_gpu_nvlink_rx_bytes_per_second", "gauge",
+                       "NVLink receive throughput, all links (GPM, over the sample interval).",
+                       _GPU, group="gpu")
+GPU_NVLINK_TX = Family("llmmon_gpu_nvlink_tx_bytes_per_second", "gauge",
+                       "NVLink transmit throughput, all links (GPM, over the sample interval).",
+                       _GPU, group="gpu")
 
 # --- health ------------------------------------------------------------------------------
 GPU_XID = Family("llmmon_gpu_xid_errors_total", "counter",

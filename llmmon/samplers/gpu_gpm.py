@@ -66,7 +66,10 @@ class GPMReader:
         if not self.supported(index, handle):
             return []
         out: list[tuple[str, str, float]] = []
-        for instance in [None, *self._instances(index, handle)]:
+        instances = [None, *self._instances(index, handle)]
+        for key in [k for k in self._last if k[0] == index and k[1] not in instances]:
+            self._free(self._last.pop(key))  # a MIG instance that was destroyed
+        for instance in instances:
             metrics = self._interval(index, handle, instance)
             label = "" if instance is None else str(instance)
             out += [(name, label, value) for name, value in metrics]
@@ -94,7 +97,11 @@ class GPMReader:
                   ) -> list[tuple[str, float]]:
         nv = self._nv
         key = (index, instance)
-        sample = nv.nvmlGpmSampleAlloc()
+        try:
+            sample = nv.nvmlGpmSampleAlloc()
+        except nv.NVMLError as exc:
+            self._on_error(index, "gpm", exc)
+            return []
         try:
             if instance is None:
                 nv.nvmlGpmSampleGet(handle, sample)
@@ -109,17 +116,20 @@ class GPMReader:
         if previous is None:
             return []
         try:
-            return self._metrics(previous, sample, index)
+            return self._metrics(previous, sample, index, per_instance=instance is not None)
         finally:
-            nv.nvmlGpmSampleFree(previous)
+            self._free(previous)
 
-    def _metrics(self, first: Any, second: Any, index: int) -> list[tuple[str, float]]:
+    def _metrics(self, first: Any, second: Any, index: int, per_instance: bool
+                 ) -> list[tuple[str, float]]:
         nv = self._nv
+        # PCIe and NVLink are the device's: asked for the whole GPU only.
+        ids = [m for m in self._ids if not per_instance or m[0] in GPM_FAMILIES]
         request = nv.c_nvmlGpmMetricsGet_t()
         request.version = nv.NVML_GPM_METRICS_GET_VERSION
-        request.numMetrics = len(self._ids)
+        request.numMetrics = len(ids)
         request.sample1, request.sample2 = first, second
-        for i, (_, metric_id, _) in enumerate(self._ids):
+        for i, (_, metric_id, _) in enumerate(ids):
             request.metrics[i].metricId = metric_id
         try:
             nv.nvmlGpmMetricsGet(request)
@@ -127,7 +137,7 @@ class GPMReader:
             self._on_error(index, "gpm", exc)
             return []
         out = []
-        for i, (name, _, scale) in enumerate(self._ids):
+        for i, (name, _, scale) in enumerate(ids):
             metric = request.metrics[i]
             if metric.nvmlReturn == nv.NVML_SUCCESS:  # each metric says whether it worked
                 out.append((name, float(metric.value) * scale))

@@ -27,7 +27,8 @@ class ProcessReader:
                 used = getattr(proc, "usedGpuMemory", None)
                 if used is None:  # withheld (no permission, or MIG without privileges)
                     continue
-                usage.setdefault(proc.pid, PidUsage()).memory += float(used)
+                pid_usage = usage.setdefault(proc.pid, PidUsage())
+                pid_usage.memory = (pid_usage.memory or 0.0) + float(used)
                 out.append(((str(proc.pid), self.name(proc.pid)), float(used)))
             return out
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class PidUsage:
-    memory: float = 0.0  # bytes, all GPUs summed
+    memory: float | None = None  # bytes, all GPUs summed; None where NVML withheld it
     sm: dict[str, float] = field(default_factory=dict)  # GPU index -> SM utilisation (0..1)
 
 

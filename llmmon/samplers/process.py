@@ -141,8 +141,8 @@ def _gpu_readings(usage: GPUUsageByPid, pid: int, name: str) -> list[Reading]:
     used = usage.get(pid)
     if used is None:
         return []
-    return [(PROC_GPU_MEM, (name,), used.memory),
-            *((PROC_GPU_SM, (name, gpu), sm) for gpu, sm in sorted(used.sm.items()))]
+    memory = [(PROC_GPU_MEM, (name,), used.memory)] if used.memory is not None else []
+    return memory + [(PROC_GPU_SM, (name, gpu), sm) for gpu, sm in sorted(used.sm.items())]
 
 
 def _read(proc: psutil.Process, name: str) -> list[Reading] | None:

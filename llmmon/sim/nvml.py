@@ -16,7 +16,7 @@ from typing import Any
 
 import pynvml as real
 
-from llmmon.sim.nvml_extra import install
+from llmmon.sim.nvml_extra import device_handle, handle_index, install
 
 
 @dataclass
@@ -65,11 +65,12 @@ class FakeNVML:
     def _raise(self, code: int) -> None:
         raise real.NVMLError(code)
 
-    def _gpu(self, fn: str, handle: int) -> FakeGPU:
-        self.calls.append((fn, handle))
+    def _gpu(self, fn: str, handle: Any) -> FakeGPU:
+        index = handle_index(handle)
+        self.calls.append((fn, index))
         if not self.initialised:
             self._raise(real.NVML_ERROR_UNINITIALIZED)
-        gpu = self.gpus[handle]
+        gpu = self.gpus[index]
         if gpu.lost:
             self._raise(real.NVML_ERROR_GPU_IS_LOST)
         if fn in gpu.unsupported:
@@ -100,7 +101,7 @@ class FakeNVML:
         mod.nvmlInit = init  # type: ignore[attr-defined]
         mod.nvmlShutdown = shutdown  # type: ignore[attr-defined]
         mod.nvmlDeviceGetCount = lambda: len(self.gpus)  # type: ignore[attr-defined]
-        mod.nvmlDeviceGetHandleByIndex = lambda i: i  # type: ignore[attr-defined]
+        mod.nvmlDeviceGetHandleByIndex = device_handle  # type: ignore[attr-defined]
         mod.nvmlSystemGetDriverVersion = lambda: "550.54.15"  # type: ignore[attr-defined]
         mod.nvmlSystemGetCudaDriverVersion = lambda: 12040  # type: ignore[attr-defined]
         fns = {

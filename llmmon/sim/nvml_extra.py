@@ -13,13 +13,13 @@ from typing import Any
 import pynvml as real
 
 
-def _handle_index(handle: Any) -> int:
-    """A device handle as the fake hands it out (an index), or as it comes back inside a real
-    structure (a c_nvmlDevice_t pointer holding index + 1)."""
-    if isinstance(handle, int):
-        return handle
-    address = ctypes.cast(handle, ctypes.c_void_p).value
-    return int(address or 0) - 1
+def device_handle(index: int) -> Any:
+    """The fake's device handle: a real c_nvmlDevice_t, pointing nowhere, at index + 1."""
+    return ctypes.cast(ctypes.c_void_p(index + 1), real.c_nvmlDevice_t)
+
+
+def handle_index(handle: Any) -> int:
+    return int(ctypes.cast(handle, ctypes.c_void_p).value or 0) - 1
 
 
 def install(fake: Any, mod: types.ModuleType) -> None:
@@ -43,12 +43,12 @@ def install(fake: Any, mod: types.ModuleType) -> None:
         return int(value or 0)
 
     def take(handle: Any, instance: int | None, sample: Any) -> Any:
-        gpu = fake._gpu("nvmlGpmSampleGet", _handle_index(handle))
+        gpu = fake._gpu("nvmlGpmSampleGet", handle)
         if not gpu.gpm:
             fake._raise(real.NVML_ERROR_NOT_SUPPORTED)
         values = gpu.gpm_metrics if instance is None else gpu.gpm_instances[instance]
         at = address(sample)
-        samples[at] = (samples[at][0], _handle_index(handle), instance, dict(values))
+        samples[at] = (samples[at][0], handle_index(handle), instance, dict(values))
         return sample
 
     def metrics_get(request: Any) -> Any:
@@ -70,19 +70,19 @@ def install(fake: Any, mod: types.ModuleType) -> None:
         samples.pop(address(sample))
 
     def support(handle: Any) -> Any:
-        gpu = fake._gpu("nvmlGpmQueryDeviceSupport", _handle_index(handle))
+        gpu = fake._gpu("nvmlGpmQueryDeviceSupport", handle)
         return real.c_nvmlGpmSupport_t(real.NVML_GPM_SUPPORT_VERSION, int(gpu.gpm))
 
     def mig_handle(handle: Any, i: int) -> Any:
-        gpu = fake._gpu("nvmlDeviceGetMigDeviceHandleByIndex", _handle_index(handle))
+        gpu = fake._gpu("nvmlDeviceGetMigDeviceHandleByIndex", handle)
         instances = sorted(gpu.gpm_instances)
         if i >= len(instances):
             fake._raise(real.NVML_ERROR_NOT_FOUND)
         return ("mig", instances[i])
 
     def register(handle: Any, kinds: int, event_set: Any) -> None:
-        fake._gpu("nvmlDeviceRegisterEvents", _handle_index(handle))
-        registered.add(_handle_index(handle))
+        fake._gpu("nvmlDeviceRegisterEvents", handle)
+        registered.add(handle_index(handle))
 
     def wait(event_set: Any, timeout_ms: int) -> Any:
         while True:
@@ -93,12 +93,16 @@ def install(fake: Any, mod: types.ModuleType) -> None:
             if index in registered:
                 break
         data = real.c_nvmlEventData_t()
-        data.device = ctypes.cast(ctypes.c_void_p(index + 1), real.c_nvmlDevice_t)
+        data.device = device_handle(index)
         data.eventType, data.eventData = real.nvmlEventTypeXidCriticalError, xid
         return data
 
+    def index_of(handle: Any) -> int:
+        fake._gpu("nvmlDeviceGetIndex", handle)
+        return handle_index(handle)
+
     def process_utilization(handle: Any, last_seen: int) -> list[Any]:
-        gpu = fake._gpu("nvmlDeviceGetProcessUtilization", _handle_index(handle))
+        gpu = fake._gpu("nvmlDeviceGetProcessUtilization", handle)
         found = [real.c_nvmlProcessUtilizationSample_t(pid, at, sm, mem, 0, 0)
                  for pid, at, sm, mem in gpu.process_samples if at > last_seen]
         if not found:
@@ -115,7 +119,7 @@ def install(fake: Any, mod: types.ModuleType) -> None:
         "nvmlDeviceGetMaxMigDeviceCount": lambda handle: 7,
         "nvmlDeviceGetMigDeviceHandleByIndex": mig_handle,
         "nvmlDeviceGetGpuInstanceId": lambda mig: mig[1],
-        "nvmlDeviceGetIndex": _handle_index,
+        "nvmlDeviceGetIndex": index_of,
         "nvmlEventSetCreate": lambda: object(),
         "nvmlEventSetFree": lambda event_set: None,
         "nvmlDeviceRegisterEvents": register,
