@@ -87,7 +87,9 @@ def install(fake: Any, mod: types.ModuleType) -> None:
     def wait(event_set: Any, timeout_ms: int) -> Any:
         while True:
             try:
-                index, xid = events.get(timeout=timeout_ms / 1000)
+                # At most 50 ms, whatever was asked: an early Timeout is harmless to the
+                # caller, and a sampler that closes is not kept waiting by its XID thread.
+                index, xid = events.get(timeout=min(timeout_ms, 50) / 1000)
             except queue.Empty:
                 fake._raise(real.NVML_ERROR_TIMEOUT)
             if index in registered:
