@@ -32,6 +32,7 @@ from llmmon.probe.transport import make_client
 from tests.conftest import (
     COUNT,
     Daemon,
+    SimProcess,
     SimServer,
     make_endpoint,
     probe,
@@ -209,22 +210,26 @@ def _threads(pid: int) -> int:
     raise AssertionError("no Threads line")
 
 
-def test_parallel_scrapes_and_a_slow_reader(start_daemon: Callable[..., Daemon]) -> None:
+def test_parallel_scrapes_and_a_slow_reader(start_daemon: Callable[..., Daemon],
+                                            simulator_process: SimProcess,
+                                            write_config: Callable[..., Path]) -> None:
     """50 parallel scrapes are all answered while a client trickles one byte at a time, and
     the daemon's threads stay bounded."""
-    daemon = start_daemon("--demo")
+    config = write_config({"endpoints": [{"name": "sim", "provider": "openai", "model": "m",
+                                          "url": simulator_process.base, "interval": "1s"}]})
+    daemon = start_daemon("-c", str(config))
     # The daemon's thread pools (rendering, samplers, asyncio's default executor, which
-    # resolves the probes' host names) start their threads on first use, the last of them at
-    # the demo's first load burst (~5 s in, after its first probes). Counted before that,
-    # their start-up would be charged to the scrapes, so the count waits for it.
-    ran = [("llmmon_load_last_run_timestamp_seconds", {"endpoint": "demo"}),
-           *(("llmmon_sampler_success", {"sampler": s}) for s in ("host", "gpu", "process"))]
+    # resolves the probes' host names) start their threads on first use. Counted before
+    # that, their start-up would be charged to the scrapes, so the count waits for a probe
+    # and the samplers; there is no load probe here, whose burst would start more.
+    ran = [("llmmon_probe_success", {"endpoint": "sim"}),
+           *(("llmmon_sampler_success", {"sampler": s}) for s in ("host", "gpu"))]
 
     def warmed_up() -> bool:
         text = daemon.metrics()
         return all(sample(text, name, **labels) is not None for name, labels in ran)
 
-    wait_for(warmed_up, 30, "the demo's load burst and samplers to have run")
+    wait_for(warmed_up, 30, "a probe and the samplers to have run")
     slow = socket.create_connection(("127.0.0.1", daemon.port))
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
