@@ -14,7 +14,6 @@ from llmmon.config import NameFilter, SamplerConfig
 from llmmon.metrics.family import Family, Kind, Reading
 from llmmon.samplers.cgroup import CgroupReader, CgroupReading
 
-# psutil's field names for CPU modes, exported as the `mode` label where present.
 
 class HostConfig(SamplerConfig):
     # Pseudo filesystems are skipped by type; these filter what is left by mount point.
@@ -102,6 +101,7 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
+# psutil's field names for CPU modes, exported as the `mode` label where present.
 _CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 # Kernel and virtual filesystems: their "usage" says nothing about disk space.
 PSEUDO_FS = frozenset({
