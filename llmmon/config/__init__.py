@@ -19,6 +19,7 @@ from llmmon.config.endpoints import (
 from llmmon.config.samplers import SamplerConfig
 from llmmon.config.secrets import ApiKey
 from llmmon.config.types import (
+    ApiVersion,
     ConfigError,
     Duration,
     EnvName,
@@ -33,7 +34,7 @@ from llmmon.config.types import (
 )
 
 __all__ = [
-    "DEFAULT_PROMPT", "ApiKey", "Budget", "ConfigError", "Defaults", "Duration",
+    "DEFAULT_PROMPT", "ApiKey", "ApiVersion", "Budget", "ConfigError", "Defaults", "Duration",
     "EndpointConfig", "EnvName", "Expect", "JSONExpect", "LoadConfig", "Name", "NameFilter",
     "Pricing", "Prompt", "ReadableFile", "Regex", "SamplerConfig", "StrictModel",
     "TLSConfig", "format_duration", "parse_duration", "unique_names",

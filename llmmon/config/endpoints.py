@@ -3,7 +3,9 @@ config class (``providers/<name>.py``) extends ``EndpointConfig`` with its ``pro
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Annotated, Any
 
 import httpx
 from pydantic import (
@@ -61,10 +63,13 @@ class Prompt(StrictModel):
 
 
 class Pricing(StrictModel):
-    """US dollars per million tokens, as providers list them."""
+    """US dollars per million tokens, as providers list them. Cached prompt tokens (read
+    from a prompt cache, or written to one) cost the input price unless priced here."""
 
     input_per_million: float = Field(default=0.0, ge=0)
     output_per_million: float = Field(default=0.0, ge=0)
+    cached_input_per_million: float | None = Field(default=None, ge=0)
+    cache_write_per_million: float | None = Field(default=None, ge=0)
 
 
 class Budget(StrictModel):
@@ -72,6 +77,29 @@ class Budget(StrictModel):
 
     daily_usd: float | None = Field(default=None, gt=0)
     daily_tokens: int | None = Field(default=None, gt=0)
+
+
+class HeaderSecret(StrictModel):
+    """A header value kept out of the config file: from an environment variable or a file."""
+
+    env: EnvName | None = None
+    file: ReadableFile | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> HeaderSecret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give env or file, not both")
+        if self.env is not None and not os.environ.get(self.env, "").strip():
+            raise ValueError(f"environment variable {self.env} is not set or empty")
+        return self
+
+
+# Header names a probe may add. Framing and routing headers are httpx's to set: a configured
+# Content-Length or Host would desynchronise or redirect the request.
+HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")]
+_RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade",
+                     "te", "trailer", "keep-alive", "expect", "accept-encoding"}
+MAX_EXTRA_BODY = 64 << 10  # bytes of JSON
 
 
 class TLSConfig(StrictModel):
@@ -116,12 +144,21 @@ class EndpointConfig(StrictModel):
     max_response_bytes: int = Field(default=4 << 20, ge=1024, le=1 << 30)
     api_key_env: EnvName | None = None
     api_key_file: ReadableFile | None = None
+    # Request shaping that real servers need.
+    system: str | None = Field(default=None, min_length=1, max_length=100_000)
+    temperature: float | None = Field(default=0.0, ge=0, le=2)  # null: leave it out
+    headers: dict[HeaderName, SecretStr | HeaderSecret] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into the request body
+    # The response's `model` must name the configured one (or match served_model).
+    check_model: bool = True
+    served_model: Regex | None = None
     prompts: list[Prompt] = Field(default_factory=lambda: [DEFAULT_PROMPT], min_length=1)
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
     pricing: Pricing | None = None
     budget: Budget | None = None
     load: LoadConfig | None = None
     _api_key: ApiKey | None = PrivateAttr(default=None)
+    _header_keys: dict[str, ApiKey] = PrivateAttr(default_factory=dict)
 
     @field_validator("url")
     @classmethod
@@ -145,17 +182,58 @@ class EndpointConfig(StrictModel):
 
     _unique_prompts = field_validator("prompts")(unique_names("prompt"))
 
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, SecretStr | HeaderSecret]
+                       ) -> dict[str, SecretStr | HeaderSecret]:
+        for name, header in value.items():
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"{name} is set by llmmon itself")
+            if isinstance(header, SecretStr) and any(
+                    c in header.get_secret_value() for c in "\r\n\0"):
+                raise ValueError(f"the value of {name} contains a line break")
+        return value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _check_extra_body(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(json.dumps(value))
+        except (TypeError, ValueError):
+            raise ValueError("must be plain JSON data") from None
+        if size > MAX_EXTRA_BODY:
+            raise ValueError(f"is larger than {MAX_EXTRA_BODY} bytes of JSON")
+        return value
+
     @model_validator(mode="after")
     def _bind_key(self) -> EndpointConfig:
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
         if self.api_key_env or self.api_key_file:
             self._api_key = ApiKey(env=self.api_key_env, path=self.api_key_file)
+        self._header_keys = {name: ApiKey(env=h.env, path=h.file)
+                             for name, h in self.headers.items() if isinstance(h, HeaderSecret)}
         return self
 
     def api_key(self) -> SecretStr | None:
         """The current key, re-read from its file when the file changed."""
         return self._api_key.get() if self._api_key else None
+
+    def extra_headers(self) -> dict[str, str]:
+        """The configured headers' current values (secret ones read from env or file)."""
+        out = {}
+        for name, header in self.headers.items():
+            if isinstance(header, SecretStr):
+                out[name] = header.get_secret_value()
+            elif value := self._header_keys[name].get():
+                out[name] = value.get_secret_value()
+        return out
+
+    def secrets(self) -> list[str]:
+        """Every secret value this endpoint sends, to be masked wherever text is shown."""
+        values = [v for v in self.extra_headers().values() if len(v) >= 4]
+        key = self.api_key()
+        return values + ([key.get_secret_value()] if key else [])
 
     @property
     def provider_name(self) -> str:

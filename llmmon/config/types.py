@@ -3,6 +3,7 @@ filters, strict models. Nothing here knows of providers or samplers."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -75,6 +76,15 @@ Duration = Annotated[
 # Endpoint and prompt names become label values: keep them short and printable.
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+
+def _date_as_text(value: object) -> object:
+    # YAML reads an unquoted 2024-10-21 as a date; an API version is that date's text.
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+ApiVersion = Annotated[str, BeforeValidator(_date_as_text),
+                       Field(pattern=r"^[0-9A-Za-z.-]{1,40}$")]
 
 
 def _compiles(value: str | None) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
-from llmmon.config import EndpointConfig, Prompt
+from llmmon.config import ApiVersion, EndpointConfig, Prompt
 from llmmon.providers.base import (
     Delta,
     Event,
@@ -25,7 +25,7 @@ from llmmon.providers.base import (
 
 class AnthropicConfig(EndpointConfig):
     provider: Literal["anthropic"]
-    anthropic_version: str = Field(default="2023-06-01", pattern=r"^[0-9A-Za-z.-]{1,40}$")
+    anthropic_version: ApiVersion = "2023-06-01"
 
 
 class _StreamDecoder(FramedDecoder):

@@ -3,9 +3,9 @@ has ``done: true`` and Ollama's own counts (``prompt_eval_count``, ``eval_count`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from llmmon.config import EndpointConfig, Prompt
 from llmmon.providers.base import (
@@ -22,9 +22,14 @@ from llmmon.providers.base import (
     text_of,
 )
 
+KeepAlive = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?(ns|us|ms|s|m|h)?(\d+(\.\d+)?(ns|us|ms|s|m|h))*$")] | int
+
 
 class OllamaConfig(EndpointConfig):
     provider: Literal["ollama"]
+    # How long Ollama keeps the model loaded after the probe: a Go duration ("5m", "1h",
+    # "-1" for ever) or seconds. Unset: the server's default.
+    keep_alive: KeepAlive | None = None
 
 
 class _StreamDecoder(FramedDecoder):

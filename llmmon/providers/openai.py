@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
-from llmmon.config import EndpointConfig, Prompt
+from llmmon.config import ApiVersion, EndpointConfig, Prompt
 from llmmon.providers.base import (
     Delta,
     Event,
@@ -28,7 +28,11 @@ class OpenAIConfig(EndpointConfig):
     api: Literal["chat", "completions"] = "chat"
     # Azure OpenAI: set the api-version; the key then goes in an `api-key` header and the
     # url is the deployment's, e.g. https://NAME.openai.azure.com/openai/deployments/DEPLOYMENT
-    api_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z.-]{1,40}$")
+    api_version: ApiVersion | None = None
+    # OpenAI's reasoning models refuse max_tokens and take max_completion_tokens.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # Ask for a usage chunk at the end of the stream; older Azure API versions refuse it.
+    stream_options: bool = True
 
 
 class _StreamDecoder(FramedDecoder):
