@@ -148,13 +148,14 @@ async def test_load_probe_stops_at_its_timeout(serve: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fixture", "provider", "text", "tokens"),
-    [("openai_vllm_chat.sse", "openai", "Hello! How can I help?", 7),
-     ("anthropic_messages.sse", "anthropic", "Hello there!", 5),
-     ("ollama_chat.ndjson", "ollama", "Hi, how are you?", 6),
-     ("tgi_generate_stream.sse", "tgi", "Hello world!", 4)],
+    ("fixture", "provider", "model", "text", "tokens"),
+    [("openai_vllm_chat.sse", "openai", "meta-llama/Llama-3.1-8B-Instruct",
+      "Hello! How can I help?", 7),
+     ("anthropic_messages.sse", "anthropic", "claude-sonnet-4-5", "Hello there!", 5),
+     ("ollama_chat.ndjson", "ollama", "llama3.2", "Hi, how are you?", 6),
+     ("tgi_generate_stream.sse", "tgi", "m", "Hello world!", 4)],
 )
-async def test_recorded_real_format_streams(fixture: str, provider: str, text: str,
+async def test_recorded_real_format_streams(fixture: str, provider: str, model: str, text: str,
                                             tokens: int) -> None:
     """Streams in the shape real servers send (ids, extra fields, pings) parse correctly."""
     body = (FIXTURES / fixture).read_bytes()
@@ -171,9 +172,12 @@ async def test_recorded_real_format_streams(fixture: str, provider: str, text: s
     port = await server.start("127.0.0.1", 0)
     try:
         result = await probe(provider_url(f"http://127.0.0.1:{port}", provider),
-                             provider=provider)
+                             provider=provider, model=model)
     finally:
         await server.close()
-    assert result.ok, result.error
+    assert result.ok, (result.error, result.detail)
     assert result.text == text
     assert result.output_tokens == tokens
+    # TGI's end-of-sequence event is counted, not read as coalescing; Anthropic does coalesce.
+    assert result.tokens_per_chunk == (2.5 if provider == "anthropic" else 1)
+    assert result.served_model == (None if provider == "tgi" else model)

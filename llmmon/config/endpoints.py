@@ -4,7 +4,6 @@ config class (``providers/<name>.py``) extends ``EndpointConfig`` with its ``pro
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated, Any
 
 import httpx
@@ -13,11 +12,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from llmmon.config.secrets import ApiKey
+from llmmon.config.secrets import ApiKey, require_env
 from llmmon.config.types import (
     Duration,
     EnvName,
@@ -85,12 +85,15 @@ class HeaderSecret(StrictModel):
     env: EnvName | None = None
     file: ReadableFile | None = None
 
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return require_env(value, info) if value is not None else None
+
     @model_validator(mode="after")
     def _one(self) -> HeaderSecret:
         if (self.env is None) == (self.file is None):
             raise ValueError("give env or file, not both")
-        if self.env is not None and not os.environ.get(self.env, "").strip():
-            raise ValueError(f"environment variable {self.env} is not set or empty")
         return self
 
 
@@ -175,10 +178,8 @@ class EndpointConfig(StrictModel):
 
     @field_validator("api_key_env")
     @classmethod
-    def _check_key_env(cls, value: str | None) -> str | None:
-        if value is not None and not os.environ.get(value, "").strip():
-            raise ValueError("names an environment variable that is not set or empty")
-        return value
+    def _check_key_env(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return require_env(value, info) if value is not None else None
 
     _unique_prompts = field_validator("prompts")(unique_names("prompt"))
 

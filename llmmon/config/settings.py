@@ -8,15 +8,25 @@ pydantic echoes inputs in its messages, and an input may be a secret.
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from llmmon.config import ConfigError, Defaults, StrictModel, unique_names
+from llmmon.config.types import NAME_PATTERN
 from llmmon.providers import PROVIDERS, Endpoint
 from llmmon.samplers import SAMPLERS
 
@@ -105,17 +115,35 @@ class Settings(BaseSettings):
 
 # --- loading ---------------------------------------------------------------------------
 
+# A union member's schema in an error's location (``function-after[_one(), HeaderSecret]``):
+# pydantic's, not a key the user wrote.
+_MEMBER = re.compile(r"[a-z-]+\[.*\]")
+_NAME = re.compile(NAME_PATTERN)
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
+
+def _named(item: Any) -> str:
+    """`` (name)`` for a list item that has a well-formed name, so a path reads
+    ``endpoints[4] (openai-prod)``; a name that is not well formed is never repeated."""
+    name = item.get("name") if isinstance(item, dict) else None
+    return f" ({name})" if isinstance(name, str) and _NAME.fullmatch(name) else ""
+
+
+def _loc(loc: tuple[int | str, ...], data: Any = None) -> tuple[str, str | None]:
+    """The user's path to an error (list items by name where the raw ``data`` has one), and
+    the path of the union it went through, if any."""
+    out, node, union = "", data, None
     for i, part in enumerate(loc):
         if isinstance(part, int):
-            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            out += f"[{part}]{_named(node)}"
         elif i > 0 and isinstance(loc[i - 1], int) and part in PROVIDERS and loc[0] == "endpoints":
             continue  # the discriminated union's tag, not a key the user wrote
+        elif _MEMBER.fullmatch(part):
+            union = out
         else:
+            node = node.get(part) if isinstance(node, dict) else None
             out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return out or "(top level)", union
 
 
 _MESSAGES = {
@@ -126,16 +154,23 @@ _MESSAGES = {
 }
 
 
-def describe_errors(error: ValidationError) -> list[str]:
-    """One ``path: reason`` line per problem, built without the offending input."""
-    lines = []
-    for err in error.errors(include_input=False, include_url=False, include_context=False):
+def describe_errors(error: ValidationError, data: Any = None) -> list[str]:
+    """One ``path: reason`` line per problem, built without the offending input (its type
+    is looked at, never printed). ``data``, what was validated, names list items."""
+    found = []
+    for err in error.errors(include_url=False, include_context=False):
         message = _MESSAGES.get(err["type"], err["msg"]).removeprefix("Value error, ")
-        path = _loc(err["loc"])
+        if err["type"] == "string_type" and isinstance(err.get("input"), datetime.date):
+            message = "YAML read this as a date; quote it"
+        path, union = _loc(err["loc"], data)
         if err["type"].startswith("union_tag"):
             path += ".provider"
-        lines.append(f"{path}: {message}")
-    return lines
+        found.append((path, message, union, err["type"].endswith("_type")))
+    # Where one member of a union (a header: text, or {env|file}) has a real problem, the
+    # others' "should be a valid string" is noise.
+    real = {union for _, _, union, mismatch in found if union is not None and not mismatch}
+    return list(dict.fromkeys(f"{path}: {message}" for path, message, union, mismatch in found
+                              if not (mismatch and union in real)))
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -158,14 +193,20 @@ def read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of keys"])
-    return data
+    return {str(k): v for k, v in data.items()}
+
+
+def _endpoints(data: dict[str, Any]) -> list[dict[str, Any]]:
+    endpoints = data.get("endpoints")
+    return [ep for ep in endpoints if isinstance(ep, dict)] if isinstance(endpoints, list) else []
 
 
 def _unknown_env(data: dict[str, Any]) -> list[str]:
     """``LLMMON_*`` variables that match no setting: a typo there would be silently ignored."""
-    endpoints = data.get("endpoints")
-    referenced = {ep.get("api_key_env") for ep in endpoints if isinstance(ep, dict)} \
-        if isinstance(endpoints, list) else set()
+    referenced = {ep.get("api_key_env") for ep in _endpoints(data)}
+    for ep in _endpoints(data):
+        if isinstance(headers := ep.get("headers"), dict):
+            referenced |= {h.get("env") for h in headers.values() if isinstance(h, dict)}
     problems = []
     for var in sorted(os.environ):
         if not var.startswith(ENV_PREFIX) or var == CONFIG_PATH_ENV or var in referenced:
@@ -176,19 +217,82 @@ def _unknown_env(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-def load_settings(path: Path | None) -> Settings:
+def _environment() -> tuple[dict[str, Any], list[str]]:
+    """The ``LLMMON_*`` overrides as pydantic-settings reads them. A variable it cannot parse
+    (a list or a section that is not JSON) is reported and left out; the others still count."""
+    source = EnvSettingsSource(Settings)
+    every, spelt = dict(source.env_vars), {var.lower(): var for var in os.environ}
+    problems = []
+    for var in [v for v in every if v.startswith(ENV_PREFIX.lower())]:
+        source.env_vars = {var: every[var]}
+        try:
+            source()
+        except SettingsError:
+            problems.append(f"environment variable {spelt.get(var, var.upper())}: cannot be "
+                            "parsed (lists and sections are written as JSON)")
+            del every[var]
+    source.env_vars = every
+    return source(), problems
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
+def _duplicate_names(data: dict[str, Any]) -> list[str]:
+    """Endpoint names used twice, from the raw data: the check on the validated list does
+    not run when any endpoint is invalid."""
+    names = [n for ep in _endpoints(data) if isinstance(n := ep.get("name"), str)
+             and _NAME.fullmatch(n)]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    return ["endpoints: endpoint names must be unique: " + ", ".join(twice)] if twice else []
+
+
+def check_settings(path: Path | None, *, offline: bool = False,
+                   only: Collection[str] | None = None,
+                   ) -> tuple[Settings | None, list[str], dict[str, Any]]:
+    """Every problem of the file at ``path`` (``None``: built-in defaults) plus the
+    environment, gathered in one pass, with the settings when there are none and the data
+    that was validated.
+
+    ``offline``: keys and files need not exist (validation context ``{"offline": True}``).
+    ``only``: validate just these settings (``healthcheck`` needs ``listen`` and
+    ``web_config_file``); the rest of the file and the environment are not looked at.
+    """
+    problems: list[str] = []
+    try:
+        data = read_yaml(path) if path is not None else {}
+    except ConfigError as exc:  # the environment can still be checked
+        problems += exc.problems
+        data = {}
+    env, env_problems = _environment()
+    values = _merge(data, env)
+    if only is not None:
+        values = {key: value for key, value in values.items() if key in only}
+    else:
+        problems += _unknown_env(data) + env_problems
+    try:
+        settings: Settings | None = Settings.model_validate(values,
+                                                            context={"offline": offline})
+    except ValidationError as exc:
+        problems += describe_errors(exc, values) + _duplicate_names(values)
+        settings = None
+    problems = list(dict.fromkeys(problems))
+    return (None if problems else settings), problems, values
+
+
+def load_settings(path: Path | None, *, offline: bool = False,
+                  only: Collection[str] | None = None) -> Settings:
     """Settings from ``path`` (``None``: built-in defaults) plus the environment.
 
     Raises ``ConfigError`` listing every problem found.
     """
-    data = read_yaml(path) if path is not None else {}
-    problems = _unknown_env(data)
-    try:
-        settings = Settings(**{str(k): v for k, v in data.items()})
-    except ValidationError as exc:
-        problems += describe_errors(exc)
-        settings = None
-    if problems or settings is None:
+    settings, problems, _ = check_settings(path, offline=offline, only=only)
+    if settings is None:
         raise ConfigError(problems)
     return settings
 

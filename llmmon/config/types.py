@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
 )
 
 
@@ -74,7 +75,8 @@ Duration = Annotated[
 ]
 
 # Endpoint and prompt names become label values: keep them short and printable.
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 
 
@@ -99,14 +101,23 @@ def _compiles(value: str | None) -> str | None:
 Regex = Annotated[str, AfterValidator(_compiles)]
 
 
-def _readable(value: Path) -> Path:
-    if not os.access(value, os.R_OK):
+def is_offline(info: ValidationInfo) -> bool:
+    """Whether this validation runs offline (``check-config --offline``, ``healthcheck``):
+    pass ``context={"offline": True}``. Offline, secrets and files a path names need not
+    exist yet; what is written must still be well formed."""
+    return isinstance(info.context, dict) and bool(info.context.get("offline"))
+
+
+def _readable(value: Path, info: ValidationInfo) -> Path:
+    if value == Path() or "\0" in str(value):
+        raise ValueError("is not a file path")
+    if not is_offline(info) and (value.is_dir() or not os.access(value, os.R_OK)):
         raise ValueError("is not a readable file")
     return value
 
 
 # A path the daemon will read (a key, a CA bundle): checked when the config is loaded, so a
-# typo is a rejected config and not a failing probe an hour later.
+# typo is a rejected config and not a failing probe an hour later (offline: only its form).
 ReadableFile = Annotated[Path, AfterValidator(_readable)]
 
 T = TypeVar("T")

@@ -42,3 +42,22 @@ def _number_ok(expected: float, tolerance: float, text: str) -> bool:
     if not numbers:
         return False
     return abs(float(numbers[-1].replace(",", "")) - expected) <= tolerance
+
+
+def describe(expect: Expect) -> str:
+    """The expectation in words, for a failed check's detail."""
+    parts = []
+    if expect.contains is not None:
+        parts.append(f"contains {expect.contains!r}")
+    if expect.regex is not None:
+        parts.append(f"regex {expect.regex!r}")
+    if expect.equals is not None:
+        parts.append(f"equals {expect.equals!r}")
+    if expect.json_:
+        keys = expect.json_.required_keys if isinstance(expect.json_, JSONExpect) else []
+        parts.append("JSON" + (f" with keys {', '.join(keys)}" if keys else ""))
+    if expect.number is not None:
+        tolerance = f" ± {expect.tolerance:g}" if expect.tolerance else ""
+        parts.append(f"number {expect.number:g}{tolerance}")
+    case = " (ignoring case)" if expect.ignore_case else ""
+    return "expect: " + ", ".join(parts) + case

@@ -8,11 +8,20 @@ from datetime import UTC, date, datetime
 from llmmon.config import Budget, Pricing
 
 
-def cost_usd(pricing: Pricing | None, prompt_tokens: int | None, output_tokens: int | None
-             ) -> float:
+def cost_usd(pricing: Pricing | None, prompt_tokens: int | None, output_tokens: int | None,
+             cached_tokens: int | None = None, cache_write_tokens: int | None = None) -> float:
+    """Dollars for one request. ``prompt_tokens`` include the cached ones (read from a prompt
+    cache, or written to it), which cost their own prices when given. Without usage from the
+    server prompt tokens are unknown, and the cost covers the counted output tokens only."""
     if pricing is None:
         return 0.0
-    return ((prompt_tokens or 0) * pricing.input_per_million
+    read, written = cached_tokens or 0, cache_write_tokens or 0
+    plain = max(0, (prompt_tokens or 0) - read - written)
+    read_price = pricing.input_per_million if pricing.cached_input_per_million is None \
+        else pricing.cached_input_per_million
+    write_price = pricing.input_per_million if pricing.cache_write_per_million is None \
+        else pricing.cache_write_per_million
+    return (plain * pricing.input_per_million + read * read_price + written * write_price
             + (output_tokens or 0) * pricing.output_per_million) / 1e6
 
 

@@ -11,11 +11,11 @@ from typing import Any, Literal, get_args
 import httpx
 
 from llmmon.probe.trace import NS
-from llmmon.providers.base import Delta, Event, Usage
+from llmmon.providers.base import Delta, EndOfSequence, Event, Served, Usage
 
 # Why a probe failed: the `reason` label's values, and nothing else.
 ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
-                      "too_large", "check_failed"]
+                      "too_large", "empty", "wrong_model", "check_failed"]
 ERROR_REASONS: tuple[ErrorReason, ...] = get_args(ErrorReason)
 MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is treated as an hour
 # Rate-limit headers, OpenAI's and Anthropic's spellings, to a fixed `kind` label.
@@ -34,6 +34,8 @@ class ProbeResult:
     endpoint: str
     prompt: str
     error: ErrorReason | None = None
+    detail: str | None = None  # what went wrong, in the server's words where it gave some
+    hint: str | None = None  # what to do about it, where llmmon knows
     status: int | None = None
     ttft: float | None = None  # to the first generated token, reasoning or answer
     time_to_first_reasoning: float | None = None
@@ -42,8 +44,12 @@ class ProbeResult:
     itl: list[float] = field(default_factory=list)
     prompt_tokens: int | None = None
     output_tokens: int | None = None
-    tokens_from_usage: bool = False
+    tokens_from_usage: bool = False  # else counted from chunks, and prompt tokens unknown
+    cached_tokens: int | None = None  # prompt tokens read from the server's prompt cache
+    cache_write_tokens: int | None = None  # prompt tokens written to it (Anthropic)
+    served_model: str | None = None  # the model the response names
     content_chunks: int = 0
+    end_chunks: int = 0  # chunks carrying only the end-of-sequence token
     phases: dict[str, float] = field(default_factory=dict)
     check_passed: bool | None = None  # None: the prompt has no expectation, or no answer came
     cost_usd: float = 0.0
@@ -71,9 +77,14 @@ class ProbeResult:
 
     @property
     def tokens_per_chunk(self) -> float | None:
+        """Output tokens per content chunk. A server that counts the end-of-sequence token in
+        its usage but sends it as an empty chunk (vLLM, TGI, SGLang) still reads 1."""
         if not self.content_chunks or not self.output_tokens or not self.tokens_from_usage:
             return None
-        return self.output_tokens / self.content_chunks
+        tokens = self.output_tokens
+        if self.end_chunks and tokens > self.content_chunks:
+            tokens -= 1
+        return tokens / self.content_chunks
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -98,11 +109,13 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
     streamed."""
     for event in events:
         if isinstance(event, Usage):
-            if event.prompt_tokens is not None:
-                result.prompt_tokens = event.prompt_tokens
-            if event.output_tokens is not None:
-                result.output_tokens = event.output_tokens
-                result.tokens_from_usage = True
+            _apply_usage(result, event)
+            continue
+        if isinstance(event, Served):
+            result.served_model = result.served_model or event.model[:200]
+            continue
+        if isinstance(event, EndOfSequence):
+            result.end_chunks += timing is not None
             continue
         if not isinstance(event, Delta):
             continue
@@ -121,6 +134,18 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
         elif not event.reasoning and result.time_to_first_answer is None:
             result.time_to_first_answer = since_sent
         timing.last = at
+
+
+def _apply_usage(result: ProbeResult, usage: Usage) -> None:
+    if usage.prompt_tokens is not None:
+        result.prompt_tokens = usage.prompt_tokens
+    if usage.output_tokens is not None:
+        result.output_tokens = usage.output_tokens
+        result.tokens_from_usage = True
+    if usage.cached_tokens is not None:
+        result.cached_tokens = usage.cached_tokens
+    if usage.cache_write_tokens is not None:
+        result.cache_write_tokens = usage.cache_write_tokens
 
 
 def read_headers(result: ProbeResult, headers: httpx.Headers) -> None:

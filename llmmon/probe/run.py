@@ -9,6 +9,7 @@ Python, the moment the transport hands a chunk over, before it is parsed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -16,15 +17,28 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 
 from llmmon.config import EndpointConfig, Prompt
-from llmmon.probe.checks import passes
+from llmmon.probe.checks import describe, passes
 from llmmon.probe.cost import cost_usd
+from llmmon.probe.diagnose import (
+    exception_hint,
+    mentions_unknown_model,
+    model_matches,
+    models_hint,
+    redact,
+    status_hint,
+    wrong_model_hint,
+)
+from llmmon.probe.models import list_models
 from llmmon.probe.result import ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
 from llmmon.probe.trace import NS, Trace
 from llmmon.providers import get_provider
-from llmmon.providers.base import ProtocolError, StreamDecoder
+from llmmon.providers.base import ProtocolError, ServerError, StreamDecoder, error_message
+
+log = logging.getLogger(__name__)
+ERROR_BODY_BYTES = 16 << 10  # of an error response, read for its message
 
 
-def _status_reason(status: int) -> ErrorReason | None:
+def status_reason(status: int) -> ErrorReason | None:
     if status == 429:
         return "rate_limited"
     if 400 <= status < 500:
@@ -43,7 +57,8 @@ async def run_probe(
     *,
     decoder: StreamDecoder | None = None,
 ) -> ProbeResult:
-    """Run one probe under ``endpoint.timeout``; never raises for endpoint misbehaviour.
+    """Run one probe under ``endpoint.timeout``. Never raises (but for cancellation): every
+    failure ends as a bounded reason, with a detail and a hint where there is one.
 
     ``decoder`` replaces the provider's stream decoder (benchmarks wrap it to see raw bytes).
     """
@@ -53,24 +68,74 @@ async def run_probe(
     try:
         async with asyncio.timeout(endpoint.timeout):
             await _exchange(client, endpoint, prompt, result, trace, decoder)
-    except TimeoutError:
-        result.error = "timeout"
-    except httpx.TimeoutException:
-        result.error = "timeout"
-    except (httpx.ConnectError, httpx.UnsupportedProtocol):
-        result.error = "connect"
-    except (httpx.HTTPError, ProtocolError):
-        result.error = result.error or "protocol"
+    except Exception as exc:  # the point: nothing a server sends may escape
+        _failed(result, endpoint, exc)
     result.e2e = (time.monotonic_ns() - start) / NS
     result.phases = trace.phases()
     result.finished_unix = time.time()
-    result.cost_usd = cost_usd(endpoint.pricing, result.prompt_tokens,
-                               result.output_tokens)
-    if result.ok and prompt.expect is not None:
+    result.cost_usd = cost_usd(endpoint.pricing, result.prompt_tokens, result.output_tokens,
+                               result.cached_tokens, result.cache_write_tokens)
+    _judge(result, endpoint, prompt)
+    if result.detail:
+        result.detail = redact(result.detail, endpoint.secrets())
+    return result
+
+
+def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> None:
+    """The reason and detail of an exception that ended a probe."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        result.error = "timeout"
+        waited = f"{endpoint.timeout:g} s"
+        result.detail = (f"no response within {waited}" if result.status is None else
+                         f"the answer stopped after {result.content_chunks} chunks "
+                         f"({waited} timeout)")
+    elif isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol):
+        result.error = "connect"
+        result.detail = str(exc) or type(exc).__name__
+        result.hint = exception_hint(endpoint, result.detail)
+    elif isinstance(exc, ServerError):
+        # An error the server sent inside a 200 response: what the same error gets unstreamed.
+        result.error = status_reason(exc.status) or "http_5xx"
+        result.detail = f"error in the response ({exc.status}): {exc.message}"
+        result.hint = status_hint(endpoint, exc.status, exc.message)
+    elif isinstance(exc, _TooLarge):
+        result.error = "too_large"
+        result.detail = f"the response passed max_response_bytes " \
+                        f"({endpoint.max_response_bytes} bytes)"
+    elif isinstance(exc, ProtocolError | httpx.HTTPError):
+        result.error = result.error or "protocol"
+        result.detail = result.detail or str(exc) or type(exc).__name__
+        result.hint = result.hint or exception_hint(endpoint, str(exc))
+    else:  # a response llmmon cannot digest (or a bug): still a failed probe, not a crash
+        log.debug("probe %s: %s", endpoint.name, type(exc).__name__, exc_info=True)
+        result.error = "protocol"
+        result.detail = f"the response could not be processed ({type(exc).__name__})"
+
+
+def _judge(result: ProbeResult, endpoint: EndpointConfig, prompt: Prompt) -> None:
+    """A response that arrived whole may still not serve a user: no answer, another model,
+    or a wrong answer."""
+    if not result.ok:
+        return
+    if not result.text.strip():
+        result.error = "empty"
+        thinking = " (only thinking tokens)" if result.time_to_first_reasoning is not None \
+            else ""
+        result.detail = f"the server answered {result.status} with no answer text{thinking}"
+        result.hint = "a gateway whose upstream failed often answers like this"
+        return
+    served = result.served_model
+    if endpoint.check_model and served is not None \
+            and not model_matches(endpoint.model, served, endpoint.served_model):
+        result.error = "wrong_model"
+        result.detail = f"answered by model {served}"
+        result.hint = wrong_model_hint(endpoint.model)
+        return
+    if prompt.expect is not None:
         result.check_passed = passes(prompt.expect, result.text)
         if not result.check_passed:
             result.error = "check_failed"
-    return result
+            result.detail = f"the answer does not meet {describe(prompt.expect)}"
 
 
 class _TooLarge(Exception):
@@ -82,7 +147,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
     max_bytes = endpoint.max_response_bytes
     provider = get_provider(endpoint)
     spec = provider.request(endpoint, prompt, endpoint.api_key())
-    headers = {"Accept-Encoding": "identity", **spec.headers}
+    headers = {**endpoint.extra_headers(), "Accept-Encoding": "identity", **spec.headers}
     request = client.build_request("POST", spec.url, json=spec.body, headers=headers,
                                    params=spec.params, extensions={"trace": trace})
     response = await client.send(request, stream=True)
@@ -90,24 +155,49 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
     try:
         result.status = response.status_code
         read_headers(result, response.headers)
-        if reason := _status_reason(response.status_code):
+        if reason := status_reason(response.status_code):
             result.error = reason
+            await _explain_status(client, endpoint, response, result, headers)
             return
         content_type = response.headers.get("content-type", "")
         if endpoint.stream:
             if not content_type.startswith(provider.stream_content_types):
-                raise ProtocolError("unexpected content type")
+                raise ProtocolError(_unexpected(content_type))
             decoder = decoder or provider.stream_decoder(endpoint)
             await _read_stream(response, decoder, result, trace, max_bytes)
         else:
             if "json" not in content_type:
-                raise ProtocolError("unexpected content type")
+                raise ProtocolError(_unexpected(content_type))
             body = await _read_body(response, max_bytes)
             apply_events(result, provider.parse_body(endpoint, body), time.monotonic_ns(), None)
-    except _TooLarge:
-        result.error = "too_large"
     finally:
         await response.aclose()
+
+
+def _unexpected(content_type: str) -> str:
+    shown = content_type.split(";", 1)[0].strip()[:60] or "none"
+    if "html" in shown:
+        return f"the server answered HTML ({shown}), not the API: a proxy's page or a wrong URL"
+    return f"unexpected content type {shown}"
+
+
+async def _explain_status(client: httpx.AsyncClient, endpoint: EndpointConfig,
+                          response: httpx.Response, result: ProbeResult,
+                          headers: dict[str, str]) -> None:
+    """Detail and hint for an error status: the server's message, and for an unknown model
+    the models the server lists."""
+    status = response.status_code
+    if 300 <= status < 400:
+        location = response.headers.get("location", "").split("?", 1)[0][:100]
+        result.detail = f"{status} redirect to {location or '(nowhere)'}"
+    else:
+        message = error_message(await _read_prefix(response, ERROR_BODY_BYTES))[:2000]
+        result.detail = f"{status}: {message}" if message.strip() else f"HTTP {status}"
+    result.hint = status_hint(endpoint, status, result.detail)
+    if status in (400, 404) and mentions_unknown_model(result.detail):
+        listed = await list_models(client, endpoint, headers)
+        if listed is not None:
+            result.hint = models_hint(endpoint.model, listed)
 
 
 async def _chunks(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
@@ -146,6 +236,17 @@ def _decompressor(encoding: str) -> Callable[[bytes, int], bytes] | None:
 
 async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join([chunk async for chunk in _chunks(response, max_bytes)])
+
+
+async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a body, for its message; what cannot be read is left."""
+    out = bytearray()
+    try:
+        async for chunk in _chunks(response, limit):
+            out += chunk
+    except (_TooLarge, ProtocolError, httpx.HTTPError):
+        pass
+    return bytes(out)
 
 
 async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result: ProbeResult,

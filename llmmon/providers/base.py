@@ -18,6 +18,29 @@ from llmmon.providers.sse import SSEError, SSEParser
 class ProtocolError(ValueError):
     """The response does not follow the provider's wire format."""
 
+
+class ServerError(ProtocolError):
+    """The server reported an error in a well-formed error object (inside a stream or in a
+    body). ``status`` is the HTTP status the same error gets when not streamed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# Error types to the status each server gives them outside a stream: OpenAI's and
+# Anthropic's `error.type` / `error.code`, TGI's `error_type` (its server.rs).
+ERROR_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
+    "rate_limit_exceeded": 429, "insufficient_quota": 429, "api_error": 500,
+    "server_error": 500, "overloaded_error": 529,
+    "validation": 422, "overloaded": 429, "generation": 424, "incomplete_generation": 500,
+    "template_error": 422, "tool_error": 422,
+}
+MAX_TOKENS = 10**9  # a token count above this is nonsense, treated as absent
+
 @dataclass(frozen=True, slots=True)
 class Delta:
     """A piece of generated text; ``reasoning`` marks thinking tokens, not the answer."""
@@ -28,11 +51,29 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts as the server reports them. ``prompt_tokens`` includes cached ones:
+    ``cached_tokens`` read from a prompt cache, ``cache_write_tokens`` written to one."""
+
     prompt_tokens: int | None
     output_tokens: int | None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
-Event = Delta | Usage
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The model the server says answered."""
+
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfSequence:
+    """A chunk that ends generation with no text: the end-of-sequence token, which vLLM,
+    TGI and SGLang count in their usage but send empty."""
+
+
+Event = Delta | Usage | Served | EndOfSequence
 
 
 @dataclass(frozen=True)
@@ -140,17 +181,77 @@ class Provider(abc.ABC, Generic[C]):
 
 
 def load_object(data: str | bytes) -> dict[str, Any]:
-    """A JSON object from the wire. Anything else is a protocol error, and so is an error
-    object: every provider's carries an "error" key (Anthropic's also has type "error")."""
+    """A JSON object from the wire. Anything else is a protocol error; an error object
+    (every provider's carries an "error" key) raises ``ServerError``."""
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProtocolError("invalid JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("JSON is not an object")
     if obj.get("error") is not None:  # some servers send "error": null on success
-        raise ProtocolError("server sent an error")
+        raise server_error(obj)
     return obj
+
+
+def server_error(obj: dict[str, Any]) -> ServerError:
+    """The error an error object reports, classified by its code, type or TGI error_type;
+    500 when it names none."""
+    error = obj.get("error")
+    if isinstance(error, dict):
+        message = text_of(error, "message")
+        status = _status(error.get("code")) or _status(error.get("status"))
+        kind = text_of(error, "type") or text_of(error, "code")
+    else:
+        message = error if isinstance(error, str) else ""
+        status, kind = None, text_of(obj, "error_type")
+    return ServerError(status or ERROR_STATUS.get(kind, 500), message or kind or "error")
+
+
+def error_message(body: bytes) -> str:
+    """The message of an error response's body: the JSON error's message, else the text."""
+    text = body.decode("utf-8", "replace")
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return text
+    if isinstance(obj, dict):
+        if obj.get("error") is not None:
+            return server_error(obj).message
+        for key in ("message", "detail"):  # FastAPI and others
+            if isinstance(obj.get(key), str):
+                return str(obj[key])
+    return text
+
+
+def merge(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` merged into ``body``, nested objects key by key (``extra_body``)."""
+    out = dict(body)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def bearer(key: SecretStr | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+
+
+def chat(endpoint: EndpointConfig, prompt: Prompt) -> list[dict[str, str]]:
+    """The messages of a chat request: the endpoint's system prompt, then the prompt."""
+    system = [{"role": "system", "content": endpoint.system}] if endpoint.system else []
+    return [*system, {"role": "user", "content": prompt.text}]
+
+
+def _status(value: object) -> int | None:
+    """An HTTP error status from a code field: vLLM sends 503, LiteLLM "500"."""
+    if isinstance(value, str) and value.isdigit() and len(value) == 3:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+        return value
+    return None
 
 
 def field(obj: dict[str, Any], key: str) -> dict[str, Any]:
@@ -165,5 +266,7 @@ def text_of(obj: dict[str, Any], key: str) -> str:
 
 
 def count(value: object) -> int | None:
-    """A token count, if the value is one."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A token count, if the value is a plausible one."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
+        return value
+    return None

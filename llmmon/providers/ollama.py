@@ -15,14 +15,19 @@ from llmmon.providers.base import (
     NDJSONFraming,
     Provider,
     RequestSpec,
+    Served,
     Usage,
+    bearer,
+    chat,
     count,
     field,
     load_object,
+    merge,
     text_of,
 )
 
-KeepAlive = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?(ns|us|ms|s|m|h)?(\d+(\.\d+)?(ns|us|ms|s|m|h))*$")] | int
+_GO_DURATION = r"^-?\d+(\.\d+)?(ns|us|ms|s|m|h)?(\d+(\.\d+)?(ns|us|ms|s|m|h))*$"
+KeepAlive = Annotated[str, Field(pattern=_GO_DURATION)] | int
 
 
 class OllamaConfig(EndpointConfig):
@@ -39,6 +44,8 @@ class _StreamDecoder(FramedDecoder):
     def message(self, data: str | bytes) -> list[Event]:
         obj = load_object(data)
         self.done = obj.get("done") is True
+        if self.done:  # every line names the model: the last one is enough
+            return [*_served(obj), *_events(obj)]
         return _events(obj)
 
 
@@ -50,17 +57,23 @@ class Ollama(Provider[OllamaConfig]):
     def request(self, endpoint: OllamaConfig, prompt: Prompt, key: SecretStr | None
                 ) -> RequestSpec:
         # Ollama itself takes no key; a proxy in front of it may want a bearer token.
-        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-        body = {
-            "model": endpoint.model,
-            "messages": [{"role": "user", "content": prompt.text}],
-            "stream": endpoint.stream,
-            "options": {"temperature": 0, "num_predict": prompt.max_tokens or endpoint.max_tokens},
-        }
-        return RequestSpec(endpoint.url + "/api/chat", headers, body)
+        options: dict[str, Any] = {"num_predict": prompt.max_tokens or endpoint.max_tokens}
+        if endpoint.temperature is not None:
+            options["temperature"] = endpoint.temperature
+        body: dict[str, Any] = {"model": endpoint.model, "messages": chat(endpoint, prompt),
+                                "stream": endpoint.stream, "options": options}
+        if endpoint.keep_alive is not None:
+            body["keep_alive"] = endpoint.keep_alive
+        return RequestSpec(endpoint.url + "/api/chat", bearer(key),
+                           merge(body, endpoint.extra_body))
 
     def parse_body(self, endpoint: OllamaConfig, body: bytes) -> list[Event]:
-        return _events(load_object(body))
+        obj = load_object(body)
+        return [*_served(obj), *_events(obj)]
+
+
+def _served(obj: dict[str, Any]) -> list[Event]:
+    return [Served(model)] if (model := text_of(obj, "model")) else []
 
 
 def _events(obj: dict[str, Any]) -> list[Event]:

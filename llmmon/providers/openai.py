@@ -10,15 +10,20 @@ from pydantic import SecretStr
 from llmmon.config import ApiVersion, EndpointConfig, Prompt
 from llmmon.providers.base import (
     Delta,
+    EndOfSequence,
     Event,
     FramedDecoder,
     ProtocolError,
     Provider,
     RequestSpec,
+    Served,
     Usage,
+    bearer,
+    chat,
     count,
     field,
     load_object,
+    merge,
     text_of,
 )
 
@@ -38,11 +43,18 @@ class OpenAIConfig(EndpointConfig):
 class _StreamDecoder(FramedDecoder):
     terminator = "[DONE]"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._served = False
+
     def message(self, data: str | bytes) -> list[Event]:
         if str(data).strip() == "[DONE]":
             self.done = True
             return []
-        return _events(load_object(data))
+        obj = load_object(data)
+        events = _events(obj, served=not self._served)
+        self._served = self._served or any(isinstance(e, Served) for e in events)
+        return events
 
 
 class OpenAI(Provider[OpenAIConfig]):
@@ -53,34 +65,40 @@ class OpenAI(Provider[OpenAIConfig]):
                 ) -> RequestSpec:
         body: dict[str, Any] = {
             "model": endpoint.model,
-            "max_tokens": prompt.max_tokens or endpoint.max_tokens,
-            "temperature": 0,
+            endpoint.max_tokens_field: prompt.max_tokens or endpoint.max_tokens,
             "stream": endpoint.stream,
         }
-        if endpoint.stream:
+        if endpoint.temperature is not None:
+            body["temperature"] = endpoint.temperature
+        if endpoint.stream and endpoint.stream_options:
             body["stream_options"] = {"include_usage": True}
         if endpoint.api == "chat":
-            body["messages"] = [{"role": "user", "content": prompt.text}]
+            body["messages"] = chat(endpoint, prompt)
             path = "/chat/completions"
         else:
-            body["prompt"] = prompt.text
+            body["prompt"] = f"{endpoint.system}\n\n{prompt.text}" if endpoint.system \
+                else prompt.text
             path = "/completions"
         headers, params = {}, None
         if endpoint.api_version:  # Azure OpenAI
             params = {"api-version": endpoint.api_version}
             if key:
                 headers["api-key"] = key.get_secret_value()
-        elif key:
-            headers["Authorization"] = f"Bearer {key.get_secret_value()}"
-        return RequestSpec(endpoint.url + path, headers, body, params)
+        else:
+            headers = bearer(key)
+        return RequestSpec(endpoint.url + path, headers, merge(body, endpoint.extra_body),
+                           params)
 
     def parse_body(self, endpoint: OpenAIConfig, body: bytes) -> list[Event]:
-        return _events(load_object(body))
+        return _events(load_object(body), served=True)
 
 
-def _events(obj: dict[str, Any]) -> list[Event]:
-    """Deltas and usage from one chunk, or from a whole non-streamed response."""
+def _events(obj: dict[str, Any], served: bool) -> list[Event]:
+    """Deltas and usage from one chunk, or from a whole non-streamed response; the served
+    model too when ``served``."""
     events: list[Event] = []
+    if served and (model := text_of(obj, "model")):
+        events.append(Served(model))
     choices = obj.get("choices") or []
     if not isinstance(choices, list):
         raise ProtocolError("choices is not a list")
@@ -95,8 +113,12 @@ def _events(obj: dict[str, Any]) -> list[Event]:
         text = text_of(part, "content") if part else text_of(choice, "text")
         if text:
             events.append(Delta(text))
+        elif not reasoning and choice.get("finish_reason") == "stop":
+            events.append(EndOfSequence())
     usage = field(obj, "usage")
     if usage:
+        details = field(usage, "prompt_tokens_details")
         events.append(Usage(count(usage.get("prompt_tokens")),
-                            count(usage.get("completion_tokens"))))
+                            count(usage.get("completion_tokens")),
+                            count(details.get("cached_tokens"))))
     return events

@@ -4,21 +4,24 @@ token each; the last also carries ``generated_text`` and ``details``. Not stream
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from llmmon.config import EndpointConfig, Prompt
 from llmmon.providers.base import (
     Delta,
+    EndOfSequence,
     Event,
     FramedDecoder,
     Provider,
     RequestSpec,
     Usage,
+    bearer,
     count,
     field,
     load_object,
+    merge,
     text_of,
 )
 
@@ -34,12 +37,14 @@ class _StreamDecoder(FramedDecoder):
         obj = load_object(data)
         token = field(obj, "token")
         events: list[Event] = []
-        # Special tokens (end of sequence) are not text a user sees.
-        if token.get("special") is not True and (text := text_of(token, "text")):
+        # Special tokens (end of sequence) are not text a user sees, but TGI counts them.
+        if token.get("special") is True:
+            events.append(EndOfSequence())
+        elif text := text_of(token, "text"):
             events.append(Delta(text))
         if obj.get("generated_text") is not None:
             self.done = True
-            events.append(Usage(None, count(field(obj, "details").get("generated_tokens"))))
+            events.append(_usage(field(obj, "details")))
         return events
 
 
@@ -49,17 +54,25 @@ class TGI(Provider[TGIConfig]):
 
     def request(self, endpoint: TGIConfig, prompt: Prompt, key: SecretStr | None
                 ) -> RequestSpec:
-        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-        body = {
-            "inputs": prompt.text,
-            "parameters": {"max_new_tokens": prompt.max_tokens or endpoint.max_tokens,
-                           "do_sample": False, "details": True},
-        }
+        parameters: dict[str, Any] = {"max_new_tokens": prompt.max_tokens or endpoint.max_tokens,
+                                      "details": True}
+        # TGI wants a temperature above 0, or greedy decoding without one.
+        if endpoint.temperature:
+            parameters.update(do_sample=True, temperature=endpoint.temperature)
+        else:
+            parameters["do_sample"] = False
+        # The native API takes raw text: no chat template, so the system prompt leads it.
+        text = f"{endpoint.system}\n\n{prompt.text}" if endpoint.system else prompt.text
+        body = {"inputs": text, "parameters": parameters}
         path = "/generate_stream" if endpoint.stream else "/generate"
-        return RequestSpec(endpoint.url + path, headers, body)
+        return RequestSpec(endpoint.url + path, bearer(key), merge(body, endpoint.extra_body))
 
     def parse_body(self, endpoint: TGIConfig, body: bytes) -> list[Event]:
         obj = load_object(body)
         text = text_of(obj, "generated_text")
-        generated = count(field(obj, "details").get("generated_tokens"))
-        return [*([Delta(text)] if text else []), Usage(None, generated)]
+        return [*([Delta(text)] if text else []), _usage(field(obj, "details"))]
+
+
+def _usage(details: dict[str, Any]) -> Usage:
+    # input_length: TGI's streamed details (2.x) carry the prompt's token count.
+    return Usage(count(details.get("input_length")), count(details.get("generated_tokens")))

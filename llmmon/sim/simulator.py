@@ -48,7 +48,7 @@ class SimSettings:
     tokens_per_chunk: int = 1  # >1 coalesces tokens as speculative decoding and proxies do
     error_rate: float = 0.0  # share of requests answered with HTTP 500
     fault: str = ""  # one of FAULTS: every request misbehaves this way
-    model: str = "llmmon-sim"
+    model: str = ""  # the model responses name; empty: the one the request asked for
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}
@@ -84,6 +84,7 @@ class _Plan:
     """What one request will get: reasoning tokens, answer tokens, usage."""
 
     fmt: Format
+    model: str
     reasoning: list[str]
     tokens: list[str]
     prompt_tokens: int
@@ -110,7 +111,7 @@ class Simulator:
     async def handle(self, request: Request) -> Response:
         received = time.monotonic_ns()
         if request.path == "/v1/models":
-            return _json({"object": "list", "data": [{"id": self.settings.model,
+            return _json({"object": "list", "data": [{"id": self.settings.model or "llmmon-sim",
                                                       "object": "model"}]})
         if request.path == "/sim/config":
             return self._config(request)
@@ -130,7 +131,8 @@ class Simulator:
         s = self.settings
         reasoning = [f" thought{i}" for i in range(min(s.reasoning_tokens, max_tokens))]
         tokens = answer(prompt, max_tokens - len(reasoning), s.output_tokens)
-        plan = _Plan(fmt, reasoning, tokens, max(1, len(prompt) // 4))
+        model = s.model or str(body.get("model") or "llmmon-sim")[:200]
+        plan = _Plan(fmt, model, reasoning, tokens, max(1, len(prompt) // 4))
         headers = {"x-sim-received-ns": str(received),
                    "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "5000"}
         if stream:
@@ -139,7 +141,7 @@ class Simulator:
                             before_write=_stamp)
         await asyncio.sleep(self._delay(s.ttft)
                             + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
-        whole = fmt.whole(s.model, "".join(tokens), "".join(reasoning), plan.usage)
+        whole = fmt.whole(model, "".join(tokens), "".join(reasoning), plan.usage)
         return _json(whole, headers=headers)
 
     async def _failure(self) -> Response | None:
@@ -174,8 +176,8 @@ class Simulator:
         return max(0.0, seconds + (self._random.uniform(-jitter, jitter) if jitter else 0.0))
 
     async def _stream(self, plan: _Plan) -> AsyncIterator[bytes]:
-        s, fmt = self.settings, plan.fmt
-        yield fmt.opening(s.model)
+        s, fmt, model = self.settings, plan.fmt, plan.model
+        yield fmt.opening(model)
         per_chunk = max(1, s.tokens_per_chunk)
         pieces = [(True, plan.reasoning[i : i + per_chunk])
                   for i in range(0, len(plan.reasoning), per_chunk)]
@@ -185,11 +187,11 @@ class Simulator:
             await asyncio.sleep(self._delay(s.ttft if i == 0 else s.itl))
             if s.fault == "reset" and i == len(pieces) // 2:
                 raise ConnectionResetError("simulated reset")
-            yield fmt.token(s.model, "".join(piece), reasoning, _SENT_MARK)
+            yield fmt.token(model, "".join(piece), reasoning, _SENT_MARK)
             if s.fault == "malformed" and i == len(pieces) // 2:
                 yield b"data: {not json\n\n" if fmt.content_type != "application/x-ndjson" \
                     else b"{not json\n"
-        yield fmt.closing(s.model, plan.usage, terminate=s.fault != "truncate")
+        yield fmt.closing(model, plan.usage, terminate=s.fault != "truncate")
 
 
 # Token events are built with this mark in place of their send time, and the mark is
