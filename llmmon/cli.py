@@ -1,4 +1,4 @@
-"""``llmmon run | probe | check-config | version``.
+"""``llmmon run | probe | check-config | healthcheck | version``.
 
 Exit codes: 0 success; 1 a probe failed (``probe``); 2 bad configuration or usage.
 """
@@ -8,15 +8,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+from pydantic import ValidationError
 
 from llmmon import __version__
 from llmmon.config import ConfigError
-from llmmon.config.settings import Settings, default_config_path, load_settings, parse_listen
+from llmmon.config.settings import (
+    Settings,
+    check_settings,
+    default_config_path,
+    describe_errors,
+    load_settings,
+    parse_listen,
+)
+from llmmon.config.types import read_yaml
 from llmmon.probecli import add_probe_arguments, probe_command
+
+if TYPE_CHECKING:
+    from llmmon.daemon.auth import WebConfig
 
 EXIT_OK, EXIT_PROBE_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("llmmon")
@@ -32,21 +46,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmmon {__version__}")
         return EXIT_OK
     path = args.config if args.config is not None else default_config_path()
+    if args.command == "check-config":
+        return _check_config(path, args.offline)
+    if args.command == "healthcheck":
+        return _healthcheck(path)
     try:
         settings = load_settings(path)
-        if args.command == "run" and args.listen:
-            parse_listen(args.listen)
-            settings.listen = args.listen
     except ConfigError as exc:
         _print_problems(path, exc.problems)
         return EXIT_CONFIG
-    except ValueError as exc:
-        print(f"--listen: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    if args.command == "check-config":
-        return _check_config(path, settings)
-    if args.command == "healthcheck":
-        return _healthcheck(settings)
+    if args.command == "run" and args.listen:
+        try:
+            parse_listen(args.listen)
+        except ValueError as exc:
+            print(f"--listen: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        settings.listen = args.listen
     if args.command == "probe":
         return asyncio.run(probe_command(settings, args))
     return _run(settings, path, args.demo)
@@ -70,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="also start a simulated LLM endpoint in-process and probe it")
     check = sub.add_parser("check-config", help="validate a config and print it, secrets masked")
     with_config(check, required=True)
+    check.add_argument("--offline", action="store_true",
+                       help="check the form only, for CI where secrets are not mounted: the "
+                       "variables that api_key_env and headers name need not be set, key, CA "
+                       "and web config files need not exist")
     probe = sub.add_parser("probe", help="probe endpoints once and print the measurements")
     with_config(probe)
     add_probe_arguments(probe)
@@ -86,38 +105,77 @@ def _print_problems(path: Path | None, problems: list[str]) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def _check_config(path: Path | None, settings: Settings) -> int:
-    from llmmon.daemon.auth import load_web_config
-
-    try:
-        load_web_config(settings.web_config_file)
-    except ConfigError as exc:
-        _print_problems(settings.web_config_file, exc.problems)
+def _check_config(path: Path | None, offline: bool) -> int:
+    """Every problem of the file, the environment and the web config at once; else the
+    effective configuration."""
+    settings, problems, values = check_settings(path, offline=offline)
+    web = settings.web_config_file if settings else values.get("web_config_file")
+    if isinstance(web, str | Path) and str(web):
+        problems += _web_config_problems(Path(web), offline)
+    if settings is None or problems:
+        _print_problems(path, problems)
         return EXIT_CONFIG
-    print(f"# {path}: valid. Effective configuration (API keys are never shown):")
+    checked = "valid (offline: keys and files not looked at)" if offline else "valid"
+    print(f"# {path}: {checked}. Effective configuration (API keys are never shown):")
     print(yaml.safe_dump(settings.dump(), sort_keys=False), end="")
     return EXIT_OK
 
 
-def _healthcheck(settings: Settings) -> int:
-    import httpx
+def _read_web_config(path: Path) -> tuple[WebConfig | None, list[str]]:
+    """The web config's form, without loading the certificates it names."""
+    from llmmon.daemon.auth import WebConfig
 
+    try:
+        return WebConfig.model_validate(read_yaml(path)), []
+    except ConfigError as exc:
+        return None, exc.problems
+    except ValidationError as exc:
+        return None, [f"{path}: {line}" for line in describe_errors(exc)]
+
+
+def _web_config_problems(path: Path, offline: bool) -> list[str]:
     from llmmon.daemon.auth import load_web_config
 
+    if not offline:
+        try:
+            load_web_config(path)
+        except ConfigError as exc:
+            return exc.problems
+        return []
+    if not os.access(path, os.R_OK):
+        return []  # offline: the file need not be there yet
+    config, problems = _read_web_config(path)
+    users = config.basic_auth_users if config else {}
+    return problems + [f"{path}: basic_auth_users.{user}: must be a bcrypt hash"
+                       for user, hashed in users.items()
+                       if not hashed.startswith(("$2a$", "$2b$", "$2y$"))]
+
+
+def _healthcheck(path: Path | None) -> int:
+    """Asks the local daemon's /healthz. Only ``listen`` and ``web_config_file`` are read, so
+    that keys that cannot be read, or a broken endpoint, do not make a live daemon look dead."""
+    import httpx
+
+    settings, problems, _ = check_settings(path, offline=True,
+                                           only=("listen", "web_config_file"))
+    if settings is None:
+        _print_problems(path, problems)
+        return EXIT_CONFIG
     host, port = parse_listen(settings.listen)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    try:
-        tls = load_web_config(settings.web_config_file).ssl_context is not None
-    except ConfigError:
-        return EXIT_PROBE_FAILED
-    scheme = "https" if tls else "http"
-    url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
-    try:
-        # Loopback to our own process: the certificate is for the service name, not for this.
-        ok = httpx.get(url, timeout=4, verify=False).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    return EXIT_OK if ok else EXIT_PROBE_FAILED
+    web = _read_web_config(settings.web_config_file)[0] if settings.web_config_file else None
+    # A web config that cannot be read leaves the scheme open: try both.
+    schemes = ["https" if web and web.tls_server_config else "http"] \
+        if web or not settings.web_config_file else ["http", "https"]
+    for scheme in schemes:
+        url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+        try:
+            # Loopback to our own process: the certificate is for the service name, not this.
+            if httpx.get(url, timeout=4, verify=False).status_code == 200:
+                return EXIT_OK
+        except httpx.HTTPError:
+            pass
+    return EXIT_PROBE_FAILED
 
 
 def _setup_logging(level: str) -> None:

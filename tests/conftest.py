@@ -209,7 +209,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 class SimProcess:
     proc: subprocess.Popen[bytes]
     port: int
-    model: str  # the model name it serves: unique, so its command line is too
+    model: str  # a unique tag on its command line (--tag), to find the process by
 
     @property
     def base(self) -> str:
@@ -228,7 +228,7 @@ def simulator_process(tmp_path: Path) -> Iterator[SimProcess]:
     log_path = tmp_path / "simulator.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([PYTHON, "-m", "llmmon.sim.simulator", "--port", "0",
-                                 "--model", model, "--ttft", "0.03", "--itl", "0.005"],
+                                 "--tag", model, "--ttft", "0.03", "--itl", "0.005"],
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         port = reported_port(proc, log_path, r"simulator listening on http://127\.0\.0\.1:(\d+)/",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -11,9 +12,11 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from llmmon.config import ConfigError, format_duration, parse_duration
-from llmmon.config.settings import Settings, load_settings
+from llmmon.config.settings import Settings, SettingsData, describe_errors, load_settings
+from llmmon.providers.openai import OpenAIConfig
 
 SECRET = "sk-llmmon-test-PLANTED-0123456789abcdef"
 
@@ -44,35 +47,38 @@ def problems(tmp_path: Path, data: object) -> list[str]:
     ("data", "fragment"),
     [
         ({"endpoints": [{**ENDPOINT, "interval": "banana"}]},
-         "endpoints[0].interval: must be a duration"),
-        ({"endpoints": [{**ENDPOINT, "timeout": "-5s"}]}, "endpoints[0].timeout:"),
+         "endpoints[0] (local).interval: must be a duration"),
+        ({"endpoints": [{**ENDPOINT, "timeout": "-5s"}]}, "endpoints[0] (local).timeout:"),
         ({"endpoints": [{**ENDPOINT, "timeout": "0s"}]},
-         "endpoints[0].timeout: must be a positive"),
+         "endpoints[0] (local).timeout: must be a positive"),
         ({"endpoints": [{**ENDPOINT, "provider": "bogus"}]},
-         "endpoints[0].provider: must be one of openai, anthropic, ollama, tgi"),
+         "endpoints[0] (local).provider: must be one of openai, anthropic, ollama, tgi"),
         ({"endpoints": [{k: v for k, v in ENDPOINT.items() if k != "provider"}]},
-         "endpoints[0].provider: is required"),
-        ({"endpoints": [{**ENDPOINT, "colour": "red"}]}, "endpoints[0].colour: unknown key"),
+         "endpoints[0] (local).provider: is required"),
+        ({"endpoints": [{**ENDPOINT, "colour": "red"}]},
+         "endpoints[0] (local).colour: unknown key"),
         ({"endpoints": [ENDPOINT, ENDPOINT]}, "endpoint names must be unique: local"),
-        ({"endpoints": [{**ENDPOINT, "url": "ftp://x"}]}, "endpoints[0].url: must be an http"),
+        ({"endpoints": [{**ENDPOINT, "url": "ftp://x"}]},
+         "endpoints[0] (local).url: must be an http"),
         ({"endpoints": [{**ENDPOINT, "url": "http://u:p@h/v1"}]},
-         "endpoints[0].url: must not carry credentials"),
+         "endpoints[0] (local).url: must not carry credentials"),
         ({"endpoints": [{**ENDPOINT, "name": "has space"}]}, "endpoints[0].name:"),
-        ({"endpoints": [{**ENDPOINT, "max_tokens": 0}]}, "endpoints[0].max_tokens:"),
-        ({"endpoints": [{**ENDPOINT, "model": None}]}, "endpoints[0].model:"),
+        ({"endpoints": [{**ENDPOINT, "max_tokens": 0}]}, "endpoints[0] (local).max_tokens:"),
+        ({"endpoints": [{**ENDPOINT, "model": None}]}, "endpoints[0] (local).model:"),
         ({"endpoints": [{**ENDPOINT, "api_key_env": "LLMMON_TEST_UNSET_VAR"}]},
-         "endpoints[0].api_key_env: names an environment variable that is not set"),
+         "endpoints[0] (local).api_key_env: environment variable LLMMON_TEST_UNSET_VAR is not set "
+         "or empty"),
         ({"endpoints": [{**ENDPOINT, "api_key_file": "/nonexistent/key"}]},
-         "endpoints[0].api_key_file: is not a readable file"),
+         "endpoints[0] (local).api_key_file: is not a readable file"),
         ({"endpoints": [{**ENDPOINT, "prompts": [{"name": "a", "text": "x"},
                                                  {"name": "a", "text": "y"}]}]},
-         "endpoints[0].prompts: prompt names must be unique"),
-        ({"endpoints": [{**ENDPOINT, "prompts": []}]}, "endpoints[0].prompts:"),
+         "endpoints[0] (local).prompts: prompt names must be unique"),
+        ({"endpoints": [{**ENDPOINT, "prompts": []}]}, "endpoints[0] (local).prompts:"),
         ({"listen": "nowhere"}, "listen: must be HOST:PORT"),
         ({"samplers": {"gpu": {"enabled": "sometimes"}}}, "samplers.gpu.enabled:"),
         ({"samplers": {"host": {"interval": "5 parsecs"}}}, "samplers.host.interval:"),
         ({"samplers": {"process": {"targets": [{"name": "v"}]}}},
-         "samplers.process.targets[0]: give exactly one of cmdline, cmdline_regex"),
+         "samplers.process.targets[0] (v): give exactly one of cmdline, cmdline_regex"),
         ({"samplers": {"host": {"interfaces": {"exclude": "(["}}}},
          "samplers.host.interfaces.exclude: is not a valid regular expression"),
         ({"defaults": {"interval": "soon"}}, "defaults.interval: must be a duration"),
@@ -204,7 +210,7 @@ def test_both_key_sources_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     key_file.write_text("k")
     found = problems(tmp_path, {"endpoints": [{**ENDPOINT, "api_key_env": "MY_KEY",
                                                "api_key_file": str(key_file)}]})
-    assert found == ["endpoints[0]: set api_key_env or api_key_file, not both"]
+    assert found == ["endpoints[0] (local): set api_key_env or api_key_file, not both"]
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -220,7 +226,7 @@ def test_check_config_rejects_banana_without_leaking(tmp_path: Path) -> None:
                                                    "api_key_env": "PROBE_KEY"}]}))
     done = _cli("check-config", "-c", str(path), env={"PROBE_KEY": SECRET})
     assert done.returncode == 2
-    assert "endpoints[0].interval" in done.stderr
+    assert "endpoints[0] (local).interval" in done.stderr
     assert SECRET not in done.stdout + done.stderr
 
 
@@ -235,3 +241,139 @@ def test_check_config_prints_effective_config_masked(tmp_path: Path) -> None:
     assert printed["endpoints"][0]["interval"] == "30s"
     assert printed["endpoints"][0]["api_key_env"] == "PROBE_KEY"
     assert printed["samplers"]["gpu"]["enabled"] == "auto"
+
+
+# --- offline validation, names in paths, messages --------------------------------------
+
+MISSING = "/nonexistent/llmmon-test"
+
+
+@pytest.mark.parametrize(
+    ("extra", "online"),
+    [
+        ({"api_key_env": "LLMMON_TEST_UNSET_VAR"},
+         "api_key_env: environment variable LLMMON_TEST_UNSET_VAR is not set or empty"),
+        ({"api_key_file": f"{MISSING}/key"}, "api_key_file: is not a readable file"),
+        ({"tls_config": {"ca_file": f"{MISSING}/ca.pem"}},
+         "tls_config.ca_file: is not a readable file"),
+        ({"headers": {"X-A": {"env": "UNSET_HEADER_VAR"}}},
+         "headers.X-A.env: environment variable UNSET_HEADER_VAR is not set or empty"),
+        ({"headers": {"X-A": {"file": f"{MISSING}/hdr"}}},
+         "headers.X-A.file: is not a readable file"),
+    ],
+)
+def test_offline_reaches_every_secret_and_file_check(tmp_path: Path, extra: dict[str, object],
+                                                     online: str) -> None:
+    """The offline context reaches the nested validators: each check that fails normally is
+    skipped offline; a variable that is not set then gives no key (instead of failing)."""
+    assert problems(tmp_path, {"endpoints": [{**ENDPOINT, **extra}]}) == \
+        [f"endpoints[0] (local).{online}"]
+    endpoint = load_settings(tmp_path / "c.yaml", offline=True).endpoints[0]
+    if "api_key_env" in extra:
+        assert endpoint.api_key() is None
+    if "UNSET_HEADER_VAR" in str(extra):
+        assert endpoint.extra_headers() == {}
+
+
+def test_models_read_the_offline_flag_from_the_validation_context() -> None:
+    """Offline is pydantic's validation context, so a model validated on its own takes it."""
+    data = {**ENDPOINT, "api_key_env": "LLMMON_TEST_UNSET_VAR"}
+    with pytest.raises(ValidationError):
+        OpenAIConfig.model_validate(data)
+    assert OpenAIConfig.model_validate(data, context={"offline": True}).api_key() is None
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_path_must_be_a_file_path_even_offline(tmp_path: Path, offline: bool) -> None:
+    """An empty path is not a file, offline or not; a directory is not a readable file."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"endpoints": [{**ENDPOINT, "api_key_file": ""}]}))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, offline=offline)
+    assert info.value.problems == ["endpoints[0] (local).api_key_file: is not a file path"]
+    path.write_text(yaml.safe_dump({"endpoints": [{**ENDPOINT, "api_key_file": str(tmp_path)}]}))
+    if offline:
+        load_settings(path, offline=True)
+    else:
+        assert problems(tmp_path, path.read_text()) == \
+            ["endpoints[0] (local).api_key_file: is not a readable file"]
+
+
+def test_variable_names_that_may_be_keys_are_not_repeated() -> None:
+    """An unset variable is named when it looks like one (upper case); a name such as
+    hf_AbC... is also a key's shape, and is not repeated."""
+    token = "hf_PLANTEDtoken0123456789abcdefABCDEF"
+    errors = []
+    for name in ("OPENAI_API_KEY_UNSET_HERE", token):
+        with pytest.raises(ValidationError) as info:
+            OpenAIConfig.model_validate({**ENDPOINT, "api_key_env": name})
+        errors += describe_errors(info.value)
+    assert errors[0] == "api_key_env: environment variable OPENAI_API_KEY_UNSET_HERE is not " \
+                        "set or empty"
+    assert errors[1].startswith("api_key_env: names an environment variable that is not set")
+    assert token not in errors[1]
+
+
+def test_list_items_are_named_only_by_well_formed_names() -> None:
+    """A path names a list item by its `name` when that is a valid name; any other name
+    (which could be anything pasted there) is left out."""
+    data = {"endpoints": [{**ENDPOINT, "interval": "x"},
+                          {**ENDPOINT, "name": f"{SECRET} !", "interval": "x"},
+                          {**ENDPOINT, "name": 7, "interval": "x"}]}
+    with pytest.raises(ValidationError) as info:
+        SettingsData.model_validate(data)
+    found = describe_errors(info.value, data)
+    assert [line.split(":")[0] for line in found if "interval" in line] == [
+        "endpoints[0] (local).interval", "endpoints[1].interval", "endpoints[2].interval"]
+    assert SECRET not in "\n".join(found)
+
+
+def test_dates_in_string_fields_say_to_quote_them() -> None:
+    """A date or datetime where text belongs (YAML's reading of 2024-10-21) is explained;
+    other wrong types keep pydantic's message."""
+    data = {**ENDPOINT, "model": datetime.date(2024, 10, 21), "system": 5,
+            "prompts": [{"name": "p", "text": datetime.datetime(2024, 10, 21, 10, 0)}]}
+    with pytest.raises(ValidationError) as info:
+        OpenAIConfig.model_validate(data)
+    assert describe_errors(info.value, data) == [
+        "model: YAML read this as a date; quote it",
+        "system: Input should be a valid string",
+        "prompts[0] (p).text: YAML read this as a date; quote it",
+    ]
+
+
+def test_an_unparsable_variable_does_not_hide_the_others(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list or section variable that is not JSON is reported by name, and the other
+    variables are still checked."""
+    monkeypatch.setenv("LLMMON_ENDPOINTS", "[not json")
+    monkeypatch.setenv("LLMMON_LISTEN", "nowhere")
+    assert problems(tmp_path, {}) == [
+        "environment variable LLMMON_ENDPOINTS: cannot be parsed (lists and sections are "
+        "written as JSON)",
+        "listen: must be HOST:PORT, for example 0.0.0.0:9977 or [::]:9977"]
+
+
+def test_only_validates_the_named_settings(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`only` (what healthcheck reads) ignores the rest of the file and unknown variables,
+    and still takes its settings from the environment."""
+    monkeypatch.setenv("LLMMON_LISTN", "typo")
+    monkeypatch.setenv("LLMMON_LISTEN", "127.0.0.1:1")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"endpoints": [{**ENDPOINT, "interval": "x"}]}))
+    settings = load_settings(path, only=("listen", "web_config_file"))
+    assert (settings.listen, settings.endpoints) == ("127.0.0.1:1", [])
+    with pytest.raises(ConfigError):
+        load_settings(path)
+
+
+def test_variables_named_by_the_file_are_not_unknown_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An LLMMON_-prefixed variable that api_key_env or a header names is the file's own,
+    not a mistyped setting."""
+    monkeypatch.setenv("LLMMON_TEST_KEY", "k")
+    monkeypatch.setenv("LLMMON_TEST_HDR", "h")
+    settings = load(tmp_path, {"endpoints": [{**ENDPOINT, "api_key_env": "LLMMON_TEST_KEY",
+                                              "headers": {"X-A": {"env": "LLMMON_TEST_HDR"}}}]})
+    assert settings.endpoints[0].extra_headers() == {"X-A": "h"}

@@ -111,14 +111,14 @@ def test_reload_keeps_old_config_on_error_and_swaps_on_success(
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: sample(daemon.metrics(), "llmmon_config_last_reload_successful") == 0, 10,
              "the failed reload to be reported")
-    assert "endpoints[0].interval" in daemon.log()
+    assert "endpoints[0] (first).interval" in daemon.log()
     before = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="first",
                     outcome="success") or 0
     wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="first",
                              outcome="success") or 0) > before, 10, "the old config to go on")
     bad = httpx.post(daemon.url + "/-/reload", timeout=10)
     assert bad.status_code == 500
-    assert "endpoints[0].interval" in bad.text
+    assert "endpoints[0] (first).interval" in bad.text
 
     path.write_text(yaml.safe_dump({"endpoints": [_endpoint("second", simulator_process)]}))
     good = httpx.post(daemon.url + "/-/reload", timeout=10)
@@ -167,7 +167,7 @@ def test_bad_config_at_start_exits_2_without_secret(start_daemon: Callable[..., 
                                         "url": "http://127.0.0.1:1/v1", "interval": SECRET}]})
     daemon = start_daemon("-c", str(path), wait_ready=False)
     assert daemon.proc.wait(30) == 2
-    assert "endpoints[0].interval" in daemon.log()
+    assert "endpoints[0] (x).interval" in daemon.log()
     assert SECRET not in daemon.log()
 
 
@@ -176,7 +176,7 @@ def test_process_sampler_finds_target(start_daemon: Callable[..., Daemon],
                                       write_config: Callable[..., Path]) -> None:
     """A process target found by command line reports up, RSS and CPU."""
     target = {"name": "sim", "cmdline": f"llmmon.sim.simulator --port 0 "
-                                        f"--model {simulator_process.model}"}
+                                        f"--tag {simulator_process.model}"}
     path = write_config({"samplers": {"process": {"interval": "1s", "targets": [target]}}})
     daemon = start_daemon("-c", str(path))
     wait_metric(daemon, "llmmon_target_process_up", target="sim")

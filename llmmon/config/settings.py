@@ -15,8 +15,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -27,6 +33,7 @@ from pydantic_settings import (
 
 from llmmon.config import ConfigError, Defaults, StrictModel, unique_names
 from llmmon.config.types import NAME_PATTERN
+from llmmon.config.types import read_yaml as read_yaml  # where daemon/auth.py takes it from
 from llmmon.providers import PROVIDERS, Endpoint
 from llmmon.samplers import SAMPLERS
 
@@ -59,29 +66,20 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
-    )
+class SettingsData(StrictModel):
+    """The whole file's keys and checks, as a plain model, so that it can be validated with
+    a context (``{"offline": True}``): pydantic-settings' ``__init__`` would drop it."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     listen: str = "0.0.0.0:9977"
     web_config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Probes kept per endpoint for /probes?endpoint=NAME (each a summary of about 1 KiB).
+    probe_history: int = Field(default=20, ge=0, le=1000)
     defaults: Defaults = Field(default_factory=Defaults)
     endpoints: list[Endpoint] = Field(default_factory=list)
     samplers: SamplersConfig = Field(default_factory=SamplersConfig)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file (which arrives as init kwargs).
-        return (env_settings, init_settings)
 
     @field_validator("listen")
     @classmethod
@@ -113,10 +111,30 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class Settings(SettingsData, BaseSettings):
+    """``SettingsData`` plus ``LLMMON_*`` overrides: ``Settings(**file)`` reads the
+    environment itself; ``check_settings`` builds one from a ``SettingsData``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (which arrives as init kwargs).
+        return (env_settings, init_settings)
+
+
 # --- loading ---------------------------------------------------------------------------
 
-# A union member's schema in an error's location (``function-after[_one(), HeaderSecret]``):
-# pydantic's, not a key the user wrote.
+# A union member's schema in an error's location (``function-after[_one(), HeaderSecret]``).
 _MEMBER = re.compile(r"[a-z-]+\[.*\]")
 _NAME = re.compile(NAME_PATTERN)
 
@@ -171,29 +189,6 @@ def describe_errors(error: ValidationError, data: Any = None) -> list[str]:
     real = {union for _, _, union, mismatch in found if union is not None and not mismatch}
     return list(dict.fromkeys(f"{path}: {message}" for path, message, union, mismatch in found
                               if not (mismatch and union in real)))
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file. Parse errors give the position, never the line's text."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read ({type(exc).__name__})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "somewhere"
-        raise ConfigError([f"{path}: invalid YAML at {where}: {exc.problem}"]) from None
-    except yaml.YAMLError:
-        raise ConfigError([f"{path}: invalid YAML"]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping of keys"])
-    return {str(k): v for k, v in data.items()}
 
 
 def _endpoints(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -255,14 +250,10 @@ def _duplicate_names(data: dict[str, Any]) -> list[str]:
 def check_settings(path: Path | None, *, offline: bool = False,
                    only: Collection[str] | None = None,
                    ) -> tuple[Settings | None, list[str], dict[str, Any]]:
-    """Every problem of the file at ``path`` (``None``: built-in defaults) plus the
-    environment, gathered in one pass, with the settings when there are none and the data
-    that was validated.
-
-    ``offline``: keys and files need not exist (validation context ``{"offline": True}``).
-    ``only``: validate just these settings (``healthcheck`` needs ``listen`` and
-    ``web_config_file``); the rest of the file and the environment are not looked at.
-    """
+    """Every problem of ``path`` (``None``: built-in defaults) plus the environment, in one
+    pass; the settings if there is none; the data validated. ``offline``: keys and files need
+    not exist. ``only``: validate just these settings (``healthcheck``: ``listen`` and
+    ``web_config_file``)."""
     problems: list[str] = []
     try:
         data = read_yaml(path) if path is not None else {}
@@ -276,8 +267,9 @@ def check_settings(path: Path | None, *, offline: bool = False,
     else:
         problems += _unknown_env(data) + env_problems
     try:
-        settings: Settings | None = Settings.model_validate(values,
-                                                            context={"offline": offline})
+        checked = SettingsData.model_validate(values, context={"offline": offline})
+        settings: Settings | None = Settings.model_construct(checked.model_fields_set,
+                                                             **dict(checked))
     except ValidationError as exc:
         problems += describe_errors(exc, values) + _duplicate_names(values)
         settings = None
@@ -287,10 +279,8 @@ def check_settings(path: Path | None, *, offline: bool = False,
 
 def load_settings(path: Path | None, *, offline: bool = False,
                   only: Collection[str] | None = None) -> Settings:
-    """Settings from ``path`` (``None``: built-in defaults) plus the environment.
-
-    Raises ``ConfigError`` listing every problem found.
-    """
+    """Settings from ``path`` (``None``: built-in defaults) plus the environment; raises
+    ``ConfigError`` listing every problem found."""
     settings, problems, _ = check_settings(path, offline=offline, only=only)
     if settings is None:
         raise ConfigError(problems)

@@ -12,10 +12,12 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.exposition import choose_encoder
 
 from llmmon.daemon.auth import WebSecurity
+from llmmon.daemon.history import render
 from llmmon.daemon.httpserver import HTTPServer, Request, Response, text
 from llmmon.metrics.families import ASYNC_TASKS, THREADS
 from llmmon.metrics.recorder import Metrics
@@ -32,6 +34,8 @@ class Daemon:
     ready: Callable[[], bool]
     reload: Callable[[], Awaitable[list[str]]]  # the problems; none when it took
     page: Callable[[], str]  # the landing page's HTML
+    # An endpoint's last probes, summarised; None when no endpoint has that name.
+    probes: Callable[[str], list[dict[str, Any]] | None] = lambda name: None
 
 
 class Exporter:
@@ -71,10 +75,23 @@ class Exporter:
             return text(200, "ok\n")
         if request.path == "/readyz":
             return text(200, "ready\n") if self.daemon.ready() else text(503, "not ready\n")
+        if request.path == "/probes":
+            return self._probes(request)
         if request.path == "/":
             return Response(200, self.daemon.page().encode(),
                             {"Content-Type": "text/html; charset=utf-8"})
         return text(404, "not found\n")
+
+    def _probes(self, request: Request) -> Response:
+        name = request.query.get("endpoint", "")
+        entries = self.daemon.probes(name)
+        if entries is None:
+            return text(404 if name else 400, "give ?endpoint=NAME, one of the configured "
+                        "endpoints (see /)\n")
+        as_json = request.query.get("format") == "json"
+        body = render(name, entries, as_json).encode()
+        kind = "application/json" if as_json else "text/plain; charset=utf-8"
+        return Response(200, body, {"Content-Type": kind})
 
     async def _metrics(self, request: Request) -> Response:
         metrics = self.daemon.metrics

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes = b""
+    query: dict[str, str] = field(default_factory=dict)  # the first value of each parameter
 
 
 @dataclass
@@ -140,7 +141,12 @@ def _parse_head(head: bytes) -> Request:
             if not sep:
                 raise _BadRequest("malformed header")
             headers[name.strip().lower()] = value.strip()
-    return Request(method.upper(), urlsplit(target).path or "/", headers)
+    url = urlsplit(target)
+    try:
+        query = {k: v[0] for k, v in parse_qs(url.query, max_num_fields=20).items()}
+    except ValueError:
+        raise _BadRequest("too many query parameters") from None
+    return Request(method.upper(), url.path or "/", headers, query=query)
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:

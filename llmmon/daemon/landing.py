@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from llmmon import __version__
 from llmmon.config import EndpointConfig
@@ -20,15 +21,18 @@ def landing_page(endpoints: Iterable[tuple[EndpointConfig, ProbeResult | None]],
     for ep, last in endpoints:
         url = f"{ep.url.split('?', 1)[0]}"
         if last is None:
-            outcome, ttft, age = "pending", "", ""
+            outcome, ttft, age, why = "pending", "", "", ""
         else:
             outcome = "ok" if last.ok else last.error or ""
             ttft = f"{last.ttft * 1000:.1f} ms" if last.ttft is not None else ""
             age = f"{now - last.finished_unix:.0f} s ago"
-        cells = (ep.name, ep.provider_name, ep.model, url, outcome, ttft, age)
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+            why = " — hint: ".join(x for x in (last.detail, last.hint) if x)
+        cells = (ep.name, ep.provider_name, ep.model, url, outcome, ttft, age, why)
+        link = f'<td><a href="/probes?endpoint={quote(ep.name)}">last probes</a></td>'
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+                    + link + "</tr>")
     running = ", ".join(html.escape(n) for n in samplers) or "none"
-    table = "\n".join(rows) or '<tr><td colspan="7">no endpoints configured</td></tr>'
+    table = "\n".join(rows) or '<tr><td colspan="9">no endpoints configured</td></tr>'
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>llmmon</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}</style>
@@ -39,7 +43,7 @@ def landing_page(endpoints: Iterable[tuple[EndpointConfig, ProbeResult | None]],
 <a href="/readyz">/readyz</a></p>
 <h2>Endpoints</h2>
 <table><tr><th>name</th><th>provider</th><th>model</th><th>url</th><th>last result</th>
-<th>TTFT</th><th>when</th></tr>
+<th>TTFT</th><th>when</th><th>why</th><th></th></tr>
 {table}
 </table>
 <p>Samplers: {running}</p>

@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from llmmon.config import ConfigError, EndpointConfig
 from llmmon.config.settings import Settings, parse_listen
 from llmmon.daemon.auth import WebSecurity, load_web_config
 from llmmon.daemon.exporter import Daemon, Exporter
+from llmmon.daemon.history import History, log_change
 from llmmon.daemon.jobs import Job, Jobs, MissedRun
 from llmmon.daemon.landing import landing_page
 from llmmon.metrics.families import RELOAD_OK, RELOAD_TIME, SAMPLER_DURATION, SAMPLER_SUCCESS
@@ -49,6 +50,7 @@ class EndpointState:
     last: ProbeResult | None = None
     task: asyncio.Task[Any] | None = None
     not_before: float = 0.0  # monotonic time before which the server asked not to be probed
+    history: History = field(default_factory=lambda: History(0))
 
     @property
     def labels(self) -> tuple[str, str, str]:
@@ -90,6 +92,7 @@ class Runtime:
             self.metrics, web=lambda: self.web, ready=lambda: self.ready, reload=self.reload,
             page=lambda: landing_page(((s.config, s.last) for s in self.endpoints.values()),
                                       self.samplers),
+            probes=self.probe_history,
         ))
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -136,6 +139,10 @@ class Runtime:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def probe_history(self, name: str) -> list[dict[str, Any]] | None:
+        state = self.endpoints.get(name)
+        return None if state is None else list(state.history.entries)
+
     # --- configuration -------------------------------------------------------------------
 
     async def reload(self) -> list[str]:
@@ -181,7 +188,8 @@ class Runtime:
         self.settings = settings
 
     def _add_endpoint(self, endpoint: EndpointConfig) -> None:
-        state = EndpointState(endpoint, make_client(endpoint), DailySpend(endpoint.budget))
+        state = EndpointState(endpoint, make_client(endpoint), DailySpend(endpoint.budget),
+                              history=History(self.settings.probe_history))
         self.endpoints[endpoint.name] = state
         labels, host = endpoint.identity()
         self.metrics.add_endpoint(labels, host,
@@ -237,10 +245,10 @@ class Runtime:
         if result.error == "rate_limited" and result.retry_after:
             state.not_before = time.monotonic() + result.retry_after
         if self.endpoints.get(endpoint.name) is state:  # not removed by a reload meanwhile
+            log_change(log, endpoint.name, state.last, result)
             state.last = result
+            state.history.add(endpoint, prompt, result)
             self.metrics.record_probe(state.labels, result)
-            if result.error:
-                log.debug("probe %s failed: %s", endpoint.name, result.error)
 
     async def _load_probe(self, state: EndpointState) -> None:
         load = state.config.load

@@ -43,7 +43,8 @@ PROBE_REQUESTS = _probe("llmmon_probe_requests_total", "counter",
 PROBE_ERRORS = _probe("llmmon_probe_errors_total", "counter", "Failed probes by bounded reason.",
                       ("reason",))
 PROBE_TTFT = _probe("llmmon_probe_time_to_first_token_seconds", "histogram",
-                    "From the request's last byte sent to the first content token received.",
+                    "From the request's last byte sent to the first content token received. "
+                    "Like every latency histogram, fed by successful probes only.",
                     buckets=TTFT_BUCKETS)
 PROBE_ITL = _probe("llmmon_probe_inter_token_latency_seconds", "histogram",
                    "Every gap between consecutive streamed content chunks.", buckets=ITL_BUCKETS)
@@ -65,6 +66,9 @@ PROBE_TOKENS_PER_SECOND = _probe("llmmon_probe_output_tokens_per_second", "histo
                                  buckets=TOKENS_PER_SECOND_BUCKETS)
 PROBE_PROMPT_TOKENS = _probe("llmmon_probe_prompt_tokens_total", "counter",
                              "Prompt tokens sent, from the server's usage when reported.")
+PROBE_CACHED_TOKENS = _probe("llmmon_probe_cached_prompt_tokens_total", "counter",
+                             "Prompt tokens the server read from its prompt cache (OpenAI "
+                             "cached_tokens, Anthropic cache_read_input_tokens), when reported.")
 PROBE_OUTPUT_TOKENS = _probe("llmmon_probe_output_tokens_total", "counter",
                              "Output tokens received, from usage when reported, else counted.")
 PROBE_PHASE = _probe("llmmon_probe_http_phase_seconds", "gauge",
@@ -103,6 +107,8 @@ LOAD_CONCURRENCY = _probe("llmmon_load_concurrency", "gauge",
                           "Last load probe: concurrent requests it kept in flight.")
 LOAD_ERRORS = _probe("llmmon_load_error_ratio", "gauge",
                      "Last load probe: share of its requests that failed.")
+LOAD_ERROR_REASONS = _probe("llmmon_load_errors_total", "counter",
+                            "Failed requests of load probes, by bounded reason.", ("reason",))
 LOAD_TTFT = _probe("llmmon_load_time_to_first_token_seconds", "gauge",
                    "Last load probe: TTFT percentiles across its requests.", ("percentile",))
 LOAD_DURATION = _probe("llmmon_load_duration_seconds", "gauge",
@@ -143,10 +149,12 @@ ON_DEMAND = (PROBE_TTF_REASONING, PROBE_TTF_ANSWER)
 PROBE_FAMILIES: tuple[Family, ...] = (
     PROBE_SUCCESS, PROBE_REQUESTS, PROBE_ERRORS, PROBE_TTFT, PROBE_ITL, PROBE_TPOT,
     PROBE_TOKENS_PER_CHUNK, PROBE_COALESCED, PROBE_E2E, PROBE_TOKENS_PER_SECOND,
-    PROBE_PROMPT_TOKENS, PROBE_OUTPUT_TOKENS, PROBE_PHASE, PROBE_STATUS, PROBE_LAST_SUCCESS,
+    PROBE_PROMPT_TOKENS, PROBE_CACHED_TOKENS, PROBE_OUTPUT_TOKENS, PROBE_PHASE, PROBE_STATUS,
+    PROBE_LAST_SUCCESS,
     PROBE_TTF_REASONING, PROBE_TTF_ANSWER, PROBE_CHECKS, PROBE_COST, PROBE_SKIPPED,
     PROBE_RATELIMIT, PROBE_RETRY_AFTER, BUDGET_USD, BUDGET_TOKENS, LOAD_RPS, LOAD_TPS,
-    LOAD_CONCURRENCY, LOAD_ERRORS, LOAD_TTFT, LOAD_DURATION, LOAD_LAST, ENDPOINT_INFO,
+    LOAD_CONCURRENCY, LOAD_ERRORS, LOAD_ERROR_REASONS, LOAD_TTFT, LOAD_DURATION, LOAD_LAST,
+    ENDPOINT_INFO,
 )
 SELF_FAMILIES: tuple[Family, ...] = (
     BUILD_INFO, SAMPLER_SUCCESS, SAMPLER_DURATION, MISSED_RUNS, JOB_ERRORS, ASYNC_TASKS, THREADS,

@@ -32,6 +32,7 @@ from llmmon.metrics.families import (
     LIVE_FAMILIES,
     LOAD_CONCURRENCY,
     LOAD_DURATION,
+    LOAD_ERROR_REASONS,
     LOAD_ERRORS,
     LOAD_LAST,
     LOAD_PERCENTILES,
@@ -39,6 +40,7 @@ from llmmon.metrics.families import (
     LOAD_TPS,
     LOAD_TTFT,
     ON_DEMAND,
+    PROBE_CACHED_TOKENS,
     PROBE_CHECKS,
     PROBE_COALESCED,
     PROBE_COST,
@@ -162,6 +164,8 @@ class Metrics:
         self.gauge(LOAD_ERRORS).labels(*labels).set(load.error_ratio)
         self.gauge(LOAD_DURATION).labels(*labels).set(load.duration)
         self.gauge(LOAD_LAST).labels(*labels).set(load.finished_unix)
+        for reason, n in load.errors.items():
+            self.counter(LOAD_ERROR_REASONS).labels(*labels, reason).inc(n)
         for percentile, value in zip(LOAD_PERCENTILES, load.ttft_quantiles, strict=True):
             if value is not None:
                 self.gauge(LOAD_TTFT).labels(*labels, percentile).set(value)
@@ -187,13 +191,19 @@ class Metrics:
             self.gauge(PROBE_RETRY_AFTER).labels(*labels).set(result.retry_after)
         if result.prompt_tokens:
             self.counter(PROBE_PROMPT_TOKENS).labels(*labels).inc(result.prompt_tokens)
+        if result.cached_tokens:
+            self.counter(PROBE_CACHED_TOKENS).labels(*labels).inc(result.cached_tokens)
         if result.output_tokens:
             self.counter(PROBE_OUTPUT_TOKENS).labels(*labels).inc(result.output_tokens)
+        if result.ok:  # one rule: only probes that served a user feed the latency histograms
+            self._observe_latencies(labels, result)
+
+    def _observe_latencies(self, labels: tuple[str, str, str], result: ProbeResult) -> None:
         self._observe(PROBE_TTFT, labels, result.ttft)
         if result.time_to_first_reasoning is not None:
             self._observe(PROBE_TTF_REASONING, labels, result.time_to_first_reasoning)
             self._observe(PROBE_TTF_ANSWER, labels, result.time_to_first_answer)
-        self._observe(PROBE_E2E, labels, result.e2e if result.ok else None)
+        self._observe(PROBE_E2E, labels, result.e2e)
         self._observe(PROBE_TPOT, labels, result.tpot)
         self._observe(PROBE_TOKENS_PER_SECOND, labels, result.tokens_per_second)
         self._observe(PROBE_TOKENS_PER_CHUNK, labels, result.tokens_per_chunk)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -25,6 +26,7 @@ class LoadResult:
     finished_unix: float
     spent_usd: float = 0.0
     spent_tokens: int = 0  # prompt and output tokens of every request, failed ones too
+    errors: dict[str, int] = field(default_factory=dict)  # failed requests by reason
 
     @property
     def requests_per_second(self) -> float:
@@ -60,6 +62,9 @@ async def run_load(client: httpx.AsyncClient, endpoint: EndpointConfig, load: Lo
     await asyncio.gather(*pending, return_exceptions=True)
     duration = time.perf_counter() - start
     ok = [r for r in results if r.ok]
+    errors: Counter[str] = Counter(r.error for r in results if r.error)
+    if unsent := load.requests - len(results):  # cut by the burst's timeout
+        errors["timeout"] += unsent
     ttfts = sorted(r.ttft for r in ok if r.ttft is not None)
     return LoadResult(
         concurrency=len(workers), requests=load.requests, succeeded=len(ok),
@@ -67,6 +72,7 @@ async def run_load(client: httpx.AsyncClient, endpoint: EndpointConfig, load: Lo
         ttft_quantiles=(_quantile(ttfts, 0.5), _quantile(ttfts, 0.99)),
         finished_unix=time.time(), spent_usd=sum(r.cost_usd for r in results),
         spent_tokens=sum((r.prompt_tokens or 0) + (r.output_tokens or 0) for r in results),
+        errors=dict(errors),
     )
 
 

@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m llmmon.sim.simulator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tag", help="a free-form tag, only to find this process by its "
+                        "command line")
     parser.add_argument("--port", type=int, default=8000)
     for f in dataclasses.fields(SimSettings):
         flag = "--" + f.name.replace("_", "-")
