@@ -123,7 +123,7 @@ def exception_hint(endpoint: EndpointConfig, message: str) -> str | None:
     if "name or service not known" in lowered or "nodename nor servname" in lowered \
             or "temporary failure in name resolution" in lowered:
         return "the host name does not resolve"
-    if "connection refused" in lowered:
+    if "connection refused" in lowered or "errno 111" in lowered:
         return "nothing listens there: is the server up, and the port right?"
     return None
 

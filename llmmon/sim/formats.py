@@ -16,8 +16,13 @@ class Format:
 
     def request(self, body: dict[str, Any]) -> tuple[str, int, bool]:
         """(prompt, max tokens, stream) from a request body; raises on a malformed one."""
-        return str(body["messages"][-1]["content"]), int(body.get("max_tokens") or 16), \
-            bool(body.get("stream"))
+        return str(body["messages"][-1]["content"]), _max_tokens(body), bool(body.get("stream"))
+
+    def error(self, reason: str) -> bytes:
+        """An error sent inside the stream, as vLLM does: its status in `code`."""
+        code = {"rate_limited": 429, "http_4xx": 400}.get(reason, 503)
+        return sse({"error": {"object": "error", "message": "simulated error in the stream",
+                              "type": "ServiceUnavailableError", "code": code}})
 
     def opening(self, model: str) -> bytes:
         # Real servers open with a role-only chunk, which is not a token.
@@ -27,8 +32,10 @@ class Format:
         delta = {"reasoning_content": text} if reasoning else {"content": text}
         return sse(self._chunk(model, {"delta": delta}, x_sent_ns=sent_ns))
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True) -> bytes:
-        end = sse(self._chunk(model, {"delta": {}, "finish_reason": "length"}))
+    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
+                eos: bool = False) -> bytes:
+        # With eos, the end-of-sequence token: counted in usage, sent as an empty chunk.
+        end = sse(self._chunk(model, {"delta": {}, "finish_reason": "stop" if eos else "length"}))
         tail = sse({"id": "sim", "object": "chat.completion.chunk", "created": _now(),
                     "model": model, "choices": [], "usage": _usage(*usage)})
         return end + tail + (b"data: [DONE]\n\n" if terminate else b"")
@@ -49,7 +56,7 @@ class Format:
 
 class Completions(Format):
     def request(self, body: dict[str, Any]) -> tuple[str, int, bool]:
-        return str(body["prompt"]), int(body.get("max_tokens") or 16), bool(body.get("stream"))
+        return str(body["prompt"]), _max_tokens(body), bool(body.get("stream"))
 
     def opening(self, model: str) -> bytes:
         return b""
@@ -79,7 +86,13 @@ class Anthropic(Format):
         return event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                              "delta": delta, "x_sent_ns": sent_ns})
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True) -> bytes:
+    def error(self, reason: str) -> bytes:
+        kind = {"rate_limited": "rate_limit_error", "http_4xx": "invalid_request_error"
+                }.get(reason, "overloaded_error")
+        return event("error", {"type": "error", "error": {"type": kind, "message": "Overloaded"}})
+
+    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
+                eos: bool = False) -> bytes:
         out = (event("content_block_stop", {"type": "content_block_stop", "index": 0})
                + event("message_delta", {"type": "message_delta",
                                          "delta": {"stop_reason": "max_tokens"},
@@ -114,7 +127,11 @@ class Ollama(Format):
         return line({"model": model, "created_at": "2026-01-01T00:00:00Z", "message": message,
                      "done": False, "x_sent_ns": sent_ns})
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True) -> bytes:
+    def error(self, reason: str) -> bytes:
+        return line({"error": "simulated error in the stream"})  # Ollama names no type
+
+    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
+                eos: bool = False) -> bytes:
         if not terminate:
             return b""
         return line({**self.whole(model, "", "", usage), "message": {"role": "assistant",
@@ -147,7 +164,13 @@ class TGI(Format):
                                           "special": False},
                     "generated_text": None, "details": None, "x_sent_ns": sent_ns})
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True) -> bytes:
+    def error(self, reason: str) -> bytes:
+        kind = {"rate_limited": "overloaded", "http_4xx": "validation"
+                }.get(reason, "incomplete_generation")
+        return sse({"error": "simulated error in the stream", "error_type": kind})
+
+    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
+                eos: bool = False) -> bytes:
         if not terminate:
             return b""
         # TGI's last event carries the end-of-sequence token (special) and the details.
@@ -170,6 +193,10 @@ FORMATS: dict[str, Format] = {
     "/generate_stream": TGI(streaming=True),
     "/generate": TGI(streaming=False),
 }
+
+
+def _max_tokens(body: dict[str, Any]) -> int:
+    return int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
 
 
 def _now() -> int:

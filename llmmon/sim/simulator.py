@@ -35,7 +35,16 @@ _JSON = {"Content-Type": "application/json"}
 _PIECE = re.compile(r"\s*\S+")
 
 
-FAULTS = ("", "http_429", "http_401", "html", "truncate", "reset", "malformed", "hang")
+FAULTS = ("", "http_429", "http_401", "html", "truncate", "reset", "malformed", "hang",
+          # 200 and a well-formed stream that serves no one: no tokens, or thinking only
+          "empty", "thinking_only",
+          # an error event inside the stream, in the format's own way (see error_reason)
+          "stream_error",
+          # bodies that break naive parsers: 100,000-deep JSON, a 400-digit token count
+          "deep_json", "huge_usage",
+          # a 404 naming the unknown model; a reasoning model refusing max_tokens/temperature
+          "unknown_model", "reasoning_model")
+DEEP = 100_000
 
 
 @dataclass
@@ -49,6 +58,8 @@ class SimSettings:
     error_rate: float = 0.0  # share of requests answered with HTTP 500
     fault: str = ""  # one of FAULTS: every request misbehaves this way
     model: str = ""  # the model responses name; empty: the one the request asked for
+    error_reason: str = "http_5xx"  # stream_error: the reason its error event stands for
+    eos_chunk: bool = False  # end with an empty end-of-sequence chunk counted in usage (vLLM)
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}
@@ -100,6 +111,7 @@ class Simulator:
         self._random = random.Random(seed)
         self._server = HTTPServer(self.handle, max_connections=1024)
         self.requests = 0
+        self.last: Request | None = None  # the last API request, for tests of its shape
 
     async def start(self, host: str = "127.0.0.1", port: int = 0,
                     ssl_context: ssl.SSLContext | None = None) -> int:
@@ -121,16 +133,20 @@ class Simulator:
         if request.method != "POST":
             return _json({"error": {"message": "method not allowed"}}, 405)
         self.requests += 1
+        self.last = request
         try:
             body = json.loads(request.body)
             prompt, max_tokens, stream = fmt.request(body)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return _json({"error": {"message": "invalid request"}}, 400)
-        if failure := await self._failure():
+        if failure := await self._failure(request, body):
             return failure
         s = self.settings
-        reasoning = [f" thought{i}" for i in range(min(s.reasoning_tokens, max_tokens))]
+        thinking = max(s.reasoning_tokens, 3 if s.fault == "thinking_only" else 0)
+        reasoning = [f" thought{i}" for i in range(min(thinking, max_tokens))]
         tokens = answer(prompt, max_tokens - len(reasoning), s.output_tokens)
+        if s.fault in ("empty", "thinking_only"):
+            tokens = []
         model = s.model or str(body.get("model") or "llmmon-sim")[:200]
         plan = _Plan(fmt, model, reasoning, tokens, max(1, len(prompt) // 4))
         headers = {"x-sim-received-ns": str(received),
@@ -141,18 +157,39 @@ class Simulator:
                             before_write=_stamp)
         await asyncio.sleep(self._delay(s.ttft)
                             + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
-        whole = fmt.whole(model, "".join(tokens), "".join(reasoning), plan.usage)
+        if s.fault == "deep_json":
+            return Response(200, b"[" * DEEP + b"]" * DEEP, {**_JSON, **headers})
+        whole = fmt.whole(model, "".join(tokens), "".join(reasoning), self._usage(plan))
         return _json(whole, headers=headers)
 
-    async def _failure(self) -> Response | None:
+    def _usage(self, plan: _Plan) -> tuple[int, int]:
+        prompt, output = plan.usage
+        if self.settings.fault == "huge_usage":
+            return prompt, 10**400
+        return prompt, output + self.settings.eos_chunk
+
+    async def _failure(self, request: Request, body: dict[str, Any]) -> Response | None:
         """The configured fault's response, when it is one decided before streaming."""
         fault = self.settings.fault
         if self._random.random() < self.settings.error_rate:
             return _json({"error": {"message": "simulated failure"}}, 500)
         if fault == "http_429":
             return _json({"error": {"message": "rate limited"}}, 429, {"Retry-After": "7"})
-        if fault == "http_401":
-            return _json({"error": {"message": "bad key"}}, 401)
+        if fault == "http_401":  # echoing the key, as some servers do: llmmon must mask it
+            key = request.headers.get("authorization", "").removeprefix("Bearer ") \
+                or request.headers.get("x-api-key", "")
+            return _json({"error": {"message": f"Incorrect API key provided: {key}"}}, 401)
+        if fault == "unknown_model":
+            return _json({"error": {"message": f"The model `{body.get('model')}` does not "
+                                    "exist.", "type": "NotFoundError", "code": 404}}, 404)
+        if fault == "reasoning_model" and "max_tokens" in body:
+            return _json({"error": {"message": "Unsupported parameter: 'max_tokens' is not "
+                                    "supported with this model. Use 'max_completion_tokens' "
+                                    "instead.", "type": "invalid_request_error"}}, 400)
+        if fault == "reasoning_model" and body.get("temperature", 1) != 1:
+            return _json({"error": {"message": "Unsupported value: 'temperature' does not "
+                                    "support 0 with this model.",
+                                    "type": "invalid_request_error"}}, 400)
         if fault == "html":
             return Response(200, b"<html><body>502 Bad Gateway</body></html>",
                             {"Content-Type": "text/html"})
@@ -183,15 +220,22 @@ class Simulator:
                   for i in range(0, len(plan.reasoning), per_chunk)]
         pieces += [(False, plan.tokens[i : i + per_chunk])
                    for i in range(0, len(plan.tokens), per_chunk)]
+        if s.fault == "deep_json":
+            yield (b"" if fmt.content_type == "application/x-ndjson" else b"data: ") \
+                + b"[" * DEEP + b"]" * DEEP + b"\n\n"
         for i, (reasoning, piece) in enumerate(pieces):
             await asyncio.sleep(self._delay(s.ttft if i == 0 else s.itl))
             if s.fault == "reset" and i == len(pieces) // 2:
                 raise ConnectionResetError("simulated reset")
+            if s.fault == "stream_error" and i == len(pieces) // 2:
+                yield fmt.error(s.error_reason)
+                return
             yield fmt.token(model, "".join(piece), reasoning, _SENT_MARK)
             if s.fault == "malformed" and i == len(pieces) // 2:
                 yield b"data: {not json\n\n" if fmt.content_type != "application/x-ndjson" \
                     else b"{not json\n"
-        yield fmt.closing(model, plan.usage, terminate=s.fault != "truncate")
+        yield fmt.closing(model, self._usage(plan), terminate=s.fault != "truncate",
+                          eos=s.eos_chunk)
 
 
 # Token events are built with this mark in place of their send time, and the mark is

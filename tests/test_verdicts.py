@@ -1,0 +1,232 @@
+"""Verdicts you can trust, against the simulator over loopback: a probe that does not serve a
+user fails with the reason named for it, says why (detail, hint), and never escapes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from llmmon.config import Prompt
+from llmmon.probe.result import ERROR_REASONS
+from tests.conftest import SimServer, probe
+
+PROVIDERS = ("openai", "anthropic", "ollama", "tgi")
+CAPITAL = Prompt.model_validate({"name": "capital", "text": "What is the capital of France?",
+                                 "expect": {"contains": "Paris"}})
+SECRET = "sk-verdict-7c1e0a9b3d5f"
+
+Start = Callable[..., Awaitable[SimServer]]
+
+
+def test_new_reasons_are_bounded_label_values() -> None:
+    for reason in ("empty", "wrong_model"):
+        assert reason in ERROR_REASONS
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_answer_without_tokens_is_empty(start_sim: Start, provider: str,
+                                                 stream: bool) -> None:
+    """200 and a well-formed response with no answer text fails as `empty`."""
+    sim = await start_sim(fault="empty", ttft=0.0, itl=0.0)
+    result = await probe(sim.url(provider), provider=provider, stream=stream)
+    assert result.error == "empty", (result.error, result.detail)
+    assert result.status == 200
+    assert result.detail is not None
+    assert "no answer text" in result.detail
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+async def test_thinking_without_an_answer_is_empty(start_sim: Start, provider: str) -> None:
+    sim = await start_sim(fault="thinking_only", ttft=0.0, itl=0.0)
+    result = await probe(sim.url(provider), provider=provider)
+    assert result.error == "empty"
+    assert result.time_to_first_reasoning is not None  # the thinking did arrive
+    assert "thinking" in (result.detail or "")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [True, False])
+async def test_deep_json_is_a_protocol_error_not_an_exception(start_sim: Start, provider: str,
+                                                              stream: bool) -> None:
+    """100,000-deep JSON (RecursionError in json.loads) ends as `protocol`, not a crash."""
+    sim = await start_sim(fault="deep_json", ttft=0.0, itl=0.0)
+    result = await probe(sim.url(provider), provider=provider, stream=stream)
+    assert result.error == "protocol"
+    assert result.detail
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_absurd_usage_is_ignored_as_if_absent(start_sim: Start, provider: str) -> None:
+    """A 400-digit token count is no count: tokens are counted from the stream, and TPOT
+    (which divided by it) is computed without overflowing."""
+    sim = await start_sim(fault="huge_usage", ttft=0.0, itl=0.001)
+    result = await probe(sim.url(provider), provider=provider)
+    assert result.ok, (result.error, result.detail)
+    assert not result.tokens_from_usage
+    assert result.output_tokens == result.content_chunks
+    assert result.tpot is not None
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "tgi"])
+@pytest.mark.parametrize("reason", ["rate_limited", "http_4xx", "http_5xx"])
+async def test_errors_inside_a_stream_are_classified_as_unstreamed(
+        start_sim: Start, provider: str, reason: str) -> None:
+    """vLLM's `code`, Anthropic's error types and TGI's error_type map to the reason the same
+    error gets as an HTTP status."""
+    sim = await start_sim(fault="stream_error", error_reason=reason, ttft=0.0, itl=0.0)
+    result = await probe(sim.url(provider), provider=provider)
+    assert result.error == reason, (result.error, result.detail)
+    assert result.status == 200
+    assert "error in the response" in (result.detail or "")
+
+
+async def test_an_ollama_stream_error_without_a_type_is_a_server_error(sim: SimServer) -> None:
+    sim.settings.update({"fault": "stream_error", "ttft": 0.0, "itl": 0.0})
+    result = await probe(sim.url("ollama"), provider="ollama")
+    assert result.error == "http_5xx"
+
+
+async def test_a_malformed_stream_stays_protocol(sim: SimServer) -> None:
+    sim.settings.update({"fault": "malformed", "ttft": 0.0, "itl": 0.0})
+    assert (await probe(sim.url())).error == "protocol"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+@pytest.mark.parametrize("stream", [True, False])
+async def test_another_model_answering_is_wrong_model(start_sim: Start, provider: str,
+                                                      stream: bool) -> None:
+    sim = await start_sim(model="real-model", ttft=0.0, itl=0.0)
+    result = await probe(sim.url(provider), CAPITAL, provider=provider, model="wanted",
+                         stream=stream)
+    assert result.error == "wrong_model"
+    assert result.served_model == "real-model"
+    assert "real-model" in (result.detail or "")
+    assert "served_model" in (result.hint or "")
+    # The same server, told what it may answer with, or not to check, passes.
+    ok = await probe(sim.url(provider), CAPITAL, provider=provider, model="wanted",
+                     stream=stream, served_model="real-.*")
+    assert ok.ok, (ok.error, ok.detail)
+    unchecked = await probe(sim.url(provider), CAPITAL, provider=provider, model="wanted",
+                            stream=stream, check_model=False)
+    assert unchecked.ok
+
+
+@pytest.mark.parametrize(("configured", "served"), [
+    ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+    ("claude-3-5-sonnet-latest", "claude-3-5-sonnet-20241022"),
+    ("SmolLM2-135M-Instruct.Q4_1.gguf", "/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+])
+async def test_a_correct_configuration_never_reads_wrong_model(
+        start_sim: Start, configured: str, served: str) -> None:
+    sim = await start_sim(model=served, ttft=0.0, itl=0.0)
+    result = await probe(sim.url(), CAPITAL, model=configured)
+    assert result.ok, (result.error, result.detail)
+
+
+async def test_the_end_of_sequence_chunk_is_not_coalescing(sim: SimServer) -> None:
+    """vLLM counts the end-of-sequence token in usage and sends it as an empty chunk: still
+    one token per chunk. Without the empty chunk the same usage would read as coalescing."""
+    sim.settings.update({"eos_chunk": True, "ttft": 0.0, "itl": 0.0})
+    result = await probe(sim.url())
+    assert result.ok
+    assert result.output_tokens == result.content_chunks + 1
+    assert result.end_chunks == 1
+    assert result.tokens_per_chunk == 1
+
+
+async def test_a_rejected_key_is_masked_and_explained(sim: SimServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's message comes back (status, text) with the key masked, and a hint."""
+    monkeypatch.setenv("VERDICT_KEY", SECRET)
+    sim.settings.update({"fault": "http_401"})
+    result = await probe(sim.url(), api_key_env="VERDICT_KEY")
+    assert result.error == "http_4xx"
+    assert result.status == 401
+    assert result.detail is not None
+    assert "Incorrect API key provided" in result.detail
+    assert SECRET not in json.dumps(result.as_dict())
+    assert SECRET[:12] not in result.detail  # no head of it either
+    assert "key was rejected" in (result.hint or "")
+
+
+async def test_an_unknown_model_lists_what_the_server_has(sim: SimServer) -> None:
+    sim.settings.update({"fault": "unknown_model", "model": "served-one"})
+    result = await probe(sim.url(), model="no-such-model")
+    assert result.error == "http_4xx"
+    assert "no-such-model" in (result.detail or "")
+    assert result.hint == "model no-such-model not found; the server lists: served-one"
+
+
+@pytest.mark.parametrize(("url_path", "hint"), [("", "should end at the API base"),
+                                                ("/v1/v1", "no such route")])
+async def test_a_wrong_url_gets_a_path_hint(sim: SimServer, url_path: str, hint: str) -> None:
+    result = await probe(sim.base + url_path)
+    assert result.error == "http_4xx"
+    assert result.status == 404
+    assert hint in (result.hint or "")
+
+
+async def test_nothing_listening_says_so() -> None:
+    result = await probe("http://127.0.0.1:9/v1")
+    assert result.error == "connect"
+    assert "Connect call failed" in (result.detail or "")
+    assert "nothing listens" in (result.hint or "")
+
+
+async def test_a_reasoning_model_is_served_with_request_shaping(sim: SimServer) -> None:
+    """OpenAI reasoning models refuse max_tokens and temperature: each refusal names the
+    setting that fixes it, and with both set the probe succeeds."""
+    sim.settings.update({"fault": "reasoning_model", "ttft": 0.0, "itl": 0.0})
+    refused = await probe(sim.url())
+    assert refused.error == "http_4xx"
+    assert "max_tokens_field: max_completion_tokens" in (refused.hint or "")
+    refused = await probe(sim.url(), max_tokens_field="max_completion_tokens")
+    assert "temperature: null" in (refused.hint or "")
+    served = await probe(sim.url(), max_tokens_field="max_completion_tokens", temperature=None)
+    assert served.ok, (served.error, served.detail)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_request_shaping_reaches_the_server(sim: SimServer, provider: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """system, headers (plain and from the environment), extra_body merged key by key."""
+    monkeypatch.setenv("VERDICT_HEADER", "from-env")
+    extra: dict[str, Any] = {"seed": 7, "chat_template_kwargs": {"enable_thinking": False}}
+    result = await probe(sim.url(provider), provider=provider, system="Answer briefly.",
+                         headers={"X-Plain": "plain", "X-Secret": {"env": "VERDICT_HEADER"}},
+                         extra_body=extra)
+    assert result.ok, (result.error, result.detail)
+    assert sim.last is not None
+    body = json.loads(sim.last.body)
+    assert sim.last.headers["x-plain"] == "plain"
+    assert sim.last.headers["x-secret"] == "from-env"
+    assert body["seed"] == 7
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "Answer briefly." in json.dumps(body)
+
+
+async def test_extra_body_merges_into_nested_options(sim: SimServer) -> None:
+    """Ollama's options: extra keys join num_predict and temperature, not replace them."""
+    result = await probe(sim.url("ollama"), provider="ollama", keep_alive="5m",
+                         extra_body={"options": {"num_ctx": 4096}, "think": False})
+    assert result.ok
+    assert sim.last is not None
+    body = json.loads(sim.last.body)
+    assert body["options"]["num_ctx"] == 4096
+    assert body["options"]["num_predict"] == 64
+    assert body["options"]["temperature"] == 0
+    assert body["keep_alive"] == "5m"
+    assert body["think"] is False
+
+
+async def test_no_stream_options_and_no_temperature(sim: SimServer) -> None:
+    result = await probe(sim.url(), stream_options=False, temperature=None)
+    assert result.ok
+    assert sim.last is not None
+    body = json.loads(sim.last.body)
+    assert "stream_options" not in body
+    assert "temperature" not in body
