@@ -27,7 +27,7 @@ from llmmon.config.settings import (
     parse_listen,
 )
 from llmmon.config.types import read_yaml
-from llmmon.probecli import add_probe_arguments, probe_command
+from llmmon.probecli import add_probe_arguments, adhoc_endpoint, probe_command
 
 if TYPE_CHECKING:
     from llmmon.daemon.auth import WebConfig
@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(path, args.offline)
     if args.command == "healthcheck":
         return _healthcheck(path)
+    if args.command == "probe" and args.url:
+        endpoint = adhoc_endpoint(args)
+        if isinstance(endpoint, list):
+            _print_problems(None, endpoint)
+            return EXIT_CONFIG
+        return asyncio.run(probe_command(None, args, endpoint))
     try:
         settings = load_settings(path)
     except ConfigError as exc:

@@ -89,8 +89,16 @@ class ProbeResult:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(ok=self.ok, tpot=self.tpot, tokens_per_second=self.tokens_per_second,
-                   tokens_per_chunk=self.tokens_per_chunk)
+                   tokens_per_chunk=self.tokens_per_chunk, accounting=self.accounting)
         return out
+
+    @property
+    def accounting(self) -> str | None:
+        """Where the token counts (and so the cost) come from, when it is not the server."""
+        if self.tokens_from_usage or not self.content_chunks:
+            return None
+        return ("no usage from the server: output tokens counted from the stream's chunks, "
+                "prompt tokens unknown, so cost covers output tokens only")
 
 
 @dataclass
