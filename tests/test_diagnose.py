@@ -223,3 +223,12 @@ def test_history_is_bounded_and_truncates_answers() -> None:
     assert all(len(e["answer"]) <= 501 for e in entries)
     assert "Last 3 probes of endpoint t" in render("t", entries, as_json=False)
     assert History(0).entries.maxlen == 0
+
+
+def test_every_reason_and_result_field_is_documented() -> None:
+    from llmmon.metrics.docs import RESULT_FIELDS
+    from llmmon.probe.result import ERROR_REASONS, REASON_MEANINGS
+
+    assert set(REASON_MEANINGS) == set(ERROR_REASONS)
+    fields = set(ProbeResult("e", "p").as_dict()) - {"finished_unix"}
+    assert fields == set(RESULT_FIELDS)

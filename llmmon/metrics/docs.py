@@ -15,7 +15,7 @@ from llmmon.metrics.families import (
     TTFT_BUCKETS,
 )
 from llmmon.metrics.family import Family
-from llmmon.probe.result import ERROR_REASONS
+from llmmon.probe.result import ERROR_REASONS, REASON_MEANINGS
 from llmmon.samplers import sampler_families
 
 ALL_FAMILIES: tuple[Family, ...] = LIVE_FAMILIES + sampler_families()
@@ -58,8 +58,65 @@ def render_docs() -> str:
         "The standard `process_*` and `python_*` families of prometheus-client describe the "
         "llmmon process itself.",
         "",
+        "## Why a probe failed: `reason`",
+        "",
+        "Only successful probes feed the latency histograms (TTFT, ITL, TPOT, E2E, tokens/s, "
+        "tokens per chunk); a failed probe counts in `llmmon_probe_errors_total` and sets "
+        "`llmmon_probe_success` to 0.",
+        "",
+        "| reason | meaning |",
+        "|---|---|",
+        *(f"| `{r}` | {REASON_MEANINGS[r]} |" for r in ERROR_REASONS),
+        "",
+        "## Probe results: `llmmon probe --json` and `/probes`",
+        "",
+        "What a probe measured and why it failed is shown by `llmmon probe` (one JSON object "
+        "per probe with `--json`), on the status page at `/`, and at "
+        "`/probes?endpoint=NAME` (the last `probe_history` probes, `&format=json` for JSON; "
+        "behind the same auth as /metrics). These fields are never label values.",
+        "",
+        "| field | meaning |",
+        "|---|---|",
+        *(f"| `{name}` | {meaning} |" for name, meaning in RESULT_FIELDS.items()),
+        "",
     ]
     return "\n".join(lines)
+
+
+# Every field of ``ProbeResult.as_dict()`` (a test keeps the two in step).
+RESULT_FIELDS = {
+    "endpoint": "the endpoint's name", "prompt": "the prompt's name",
+    "ok": "true when the probe served a user: an answer, from the right model, that passed "
+          "its check",
+    "error": "the reason it failed (table above), else null",
+    "detail": "what went wrong in the server's words (status and up to 300 characters of "
+              "its message, keys and bearer tokens masked), or llmmon's",
+    "hint": "the usual cause, where llmmon knows it (a wrong URL, a rejected key, the "
+            "models the server lists, a certificate to trust, a setting to change)",
+    "status": "the HTTP status (200 for errors sent inside a stream)",
+    "ttft": "seconds from the request's last byte to the first token",
+    "time_to_first_reasoning": "to the first thinking token (reasoning models)",
+    "time_to_first_answer": "to the first answer token (reasoning models)",
+    "e2e": "seconds for the whole exchange", "itl": "every gap between chunks, seconds",
+    "tpot": "(e2e - ttft) / (output tokens - 1)", "tokens_per_second": "1 / tpot",
+    "prompt_tokens": "from the server's usage, cached ones included; null without usage",
+    "output_tokens": "from usage, else counted from the stream's chunks",
+    "tokens_from_usage": "whether the counts come from the server's usage",
+    "accounting": "set when they do not: prompt tokens unknown, cost covers output only",
+    "cached_tokens": "prompt tokens read from a prompt cache (OpenAI cached_tokens, "
+                     "Anthropic cache_read_input_tokens)",
+    "cache_write_tokens": "prompt tokens written to it (Anthropic cache_creation_input_tokens)",
+    "served_model": "the model the response names",
+    "content_chunks": "chunks that carried text", "end_chunks":
+        "empty end-of-sequence chunks (counted in usage by vLLM, TGI, SGLang)",
+    "tokens_per_chunk": "output tokens per content chunk, the end-of-sequence token aside; "
+                        "above 1 the server or a proxy coalesces",
+    "phases": "dns, connect, tls, send, wait seconds", "check_passed": "the answer check",
+    "cost_usd": "from the configured prices, cached tokens at their own",
+    "ratelimit_remaining": "the server's rate-limit headers",
+    "retry_after": "its Retry-After, seconds", "text": "the answer",
+    "sent_ns": "CLOCK_MONOTONIC of the request's last byte",
+}
 
 
 def _fmt(buckets: tuple[float, ...]) -> str:

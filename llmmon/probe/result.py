@@ -17,6 +17,26 @@ from llmmon.providers.base import Delta, EndOfSequence, Event, Served, Usage
 ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
                       "too_large", "empty", "wrong_model", "check_failed"]
 ERROR_REASONS: tuple[ErrorReason, ...] = get_args(ErrorReason)
+# What each reason means, for docs/metrics.md (a test keeps every reason described).
+REASON_MEANINGS: dict[ErrorReason, str] = {
+    "timeout": "no complete answer within the endpoint's `timeout`",
+    "connect": "no connection: refused, DNS, TLS handshake or certificate verification",
+    "http_4xx": "a 4xx status, or an error the server sent inside a 200 response that it "
+                "gives a 4xx unstreamed (TGI validation and generation errors, Anthropic "
+                "invalid_request_error)",
+    "rate_limited": "429, or an in-stream overload/rate-limit error (TGI overloaded, "
+                    "Anthropic rate_limit_error)",
+    "http_5xx": "a 5xx status, or an in-stream server error (vLLM's code 503, Anthropic "
+                "overloaded_error, Ollama's error line)",
+    "protocol": "a response that does not follow the API: wrong content type, malformed or "
+                "truncated stream, redirect, or anything llmmon cannot digest",
+    "too_large": "the response passed `max_response_bytes`",
+    "empty": "a whole, well-formed response with no answer text (thinking only counts as "
+             "empty): typical of a gateway whose upstream failed",
+    "wrong_model": "the response names another model than the configured one (see "
+                   "`check_model`, `served_model`)",
+    "check_failed": "the answer does not meet the prompt's `expect`",
+}
 MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is treated as an hour
 # Rate-limit headers, OpenAI's and Anthropic's spellings, to a fixed `kind` label.
 RATELIMIT_HEADERS = {
