@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from llmmon.config import EndpointConfig
 from llmmon.config.settings import Settings, describe_errors
+from llmmon.probe.models import ListedModels
 from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
 from llmmon.providers import PROVIDERS
@@ -68,10 +69,11 @@ async def probe_command(settings: Settings | None, args: argparse.Namespace,
     table = Table(endpoints) if not args.json else None
     failed = False
     for ep in endpoints:
-        results = []
+        results, listed = [], ListedModels()
         async with make_client(ep) as client:
             for i in range(max(1, args.count)):
-                result = await run_probe(client, ep, ep.prompts[i % len(ep.prompts)])
+                prompt = ep.prompts[i % len(ep.prompts)]
+                result = await run_probe(client, ep, prompt, listed=listed)
                 results.append(result)
                 failed |= not result.ok
                 print(json.dumps(_public(result)) if table is None else table.row(result),

@@ -230,3 +230,31 @@ async def test_no_stream_options_and_no_temperature(sim: SimServer) -> None:
     body = json.loads(sim.last.body)
     assert "stream_options" not in body
     assert "temperature" not in body
+
+
+async def test_a_server_that_echoes_the_model_is_checked_against_its_list(
+        sim: SimServer) -> None:
+    """llama-cpp-python names whatever model it is asked for; its /v1/models says what it
+    serves. A model it does not list is wrong_model, and the list is asked once per TTL."""
+    from llmmon.probe.models import ListedModels
+    from llmmon.probe.run import run_probe
+    from llmmon.probe.transport import make_client
+    from tests.conftest import make_endpoint
+
+    sim.settings.update({"model": "/models/served.gguf", "echo_model": True, "ttft": 0.0,
+                         "itl": 0.0})
+    wrong = make_endpoint(sim.url(), model="wanted")
+    right = make_endpoint(sim.url(), model="served.gguf")
+    listed = ListedModels()
+    async with make_client(wrong) as client:
+        first = await run_probe(client, wrong, CAPITAL, listed=listed)
+        second = await run_probe(client, wrong, CAPITAL, listed=listed)
+        unlisted = await run_probe(client, wrong, CAPITAL)  # without a list: the echo passes
+    assert first.served_model == "wanted"  # the echo
+    assert first.error == second.error == "wrong_model"
+    assert "the server lists only: /models/served.gguf" in (first.detail or "")
+    assert sim.model_lists == 1  # the second probe took the list from the cache
+    assert unlisted.ok
+    async with make_client(right) as client:
+        served = await run_probe(client, right, CAPITAL, listed=ListedModels())
+    assert served.ok, (served.error, served.detail)

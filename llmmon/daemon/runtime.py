@@ -26,6 +26,7 @@ from llmmon.metrics.families import RELOAD_OK, RELOAD_TIME, SAMPLER_DURATION, SA
 from llmmon.metrics.recorder import Metrics
 from llmmon.probe.cost import DailySpend
 from llmmon.probe.load import run_load
+from llmmon.probe.models import ListedModels
 from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
@@ -51,6 +52,7 @@ class EndpointState:
     task: asyncio.Task[Any] | None = None
     not_before: float = 0.0  # monotonic time before which the server asked not to be probed
     history: History = field(default_factory=lambda: History(0))
+    listed: ListedModels = field(default_factory=ListedModels)  # the server's model list
 
     @property
     def labels(self) -> tuple[str, str, str]:
@@ -240,7 +242,7 @@ class Runtime:
         endpoint = state.config
         prompt = endpoint.prompts[state.runs % len(endpoint.prompts)]
         state.runs += 1
-        result = await run_probe(state.client, endpoint, prompt)
+        result = await run_probe(state.client, endpoint, prompt, listed=state.listed)
         state.spend.add(result.cost_usd, (result.prompt_tokens or 0) + (result.output_tokens or 0))
         if result.error == "rate_limited" and result.retry_after:
             state.not_before = time.monotonic() + result.retry_after

@@ -1,8 +1,12 @@
-"""The models a server lists, for the hint of a probe whose model the server does not know."""
+"""The models a server lists: for the hint of a probe whose model the server does not know,
+and for servers that echo whatever model they are asked for (llama-cpp-python does), whose
+responses cannot tell a wrong model apart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -10,6 +14,8 @@ import httpx
 from llmmon.config import EndpointConfig
 
 MAX_LIST_BYTES = 256 << 10
+LIST_TTL = 300.0  # seconds a server's model list is trusted before it is asked again
+LIST_TIMEOUT = 5.0
 # provider → (path under the endpoint's url, list key, name key)
 ROUTES = {
     "openai": ("/models", "data", "id"),
@@ -43,3 +49,25 @@ async def list_models(client: httpx.AsyncClient, endpoint: EndpointConfig,
         return None
     names = [item.get(name_key) for item in items if isinstance(item, dict)]
     return [name[:100] for name in names if isinstance(name, str)][:50]
+
+
+class ListedModels:
+    """One endpoint's model list, fetched at most every ``LIST_TTL`` seconds. Only OpenAI's
+    list route is one whole list (Anthropic's is paged), so only it is consulted."""
+
+    def __init__(self) -> None:
+        self.names: list[str] | None = None
+        self._fetched = -LIST_TTL
+
+    async def get(self, client: httpx.AsyncClient, endpoint: EndpointConfig,
+                  headers: dict[str, str]) -> list[str] | None:
+        if endpoint.provider_name != "openai":
+            return None
+        if time.monotonic() - self._fetched >= LIST_TTL:
+            self._fetched = time.monotonic()
+            try:
+                async with asyncio.timeout(min(LIST_TIMEOUT, endpoint.timeout)):
+                    self.names = await list_models(client, endpoint, headers)
+            except TimeoutError:
+                self.names = None
+        return self.names

@@ -28,7 +28,7 @@ from llmmon.probe.diagnose import (
     status_hint,
     wrong_model_hint,
 )
-from llmmon.probe.models import list_models
+from llmmon.probe.models import ListedModels, list_models
 from llmmon.probe.result import ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
 from llmmon.probe.trace import NS, Trace
 from llmmon.providers import get_provider
@@ -56,11 +56,14 @@ async def run_probe(
     prompt: Prompt,
     *,
     decoder: StreamDecoder | None = None,
+    listed: ListedModels | None = None,
 ) -> ProbeResult:
     """Run one probe under ``endpoint.timeout``. Never raises (but for cancellation): every
     failure ends as a bounded reason, with a detail and a hint where there is one.
 
     ``decoder`` replaces the provider's stream decoder (benchmarks wrap it to see raw bytes).
+    ``listed``, the endpoint's model-list cache, lets a successful probe also be checked
+    against the models the server lists (for servers that echo the requested name).
     """
     result = ProbeResult(endpoint.name, prompt.name)
     trace = Trace()
@@ -76,6 +79,8 @@ async def run_probe(
     result.cost_usd = cost_usd(endpoint.pricing, result.prompt_tokens, result.output_tokens,
                                result.cached_tokens, result.cache_write_tokens)
     _judge(result, endpoint, prompt)
+    if result.ok and listed is not None and endpoint.check_model:
+        await _check_listed(client, endpoint, result, listed)
     if result.detail:
         result.detail = redact(result.detail, endpoint.secrets())
     return result
@@ -136,6 +141,21 @@ def _judge(result: ProbeResult, endpoint: EndpointConfig, prompt: Prompt) -> Non
         if not result.check_passed:
             result.error = "check_failed"
             result.detail = f"the answer does not meet {describe(prompt.expect)}"
+
+
+async def _check_listed(client: httpx.AsyncClient, endpoint: EndpointConfig,
+                        result: ProbeResult, listed: ListedModels) -> None:
+    """A server that lists its models but none that matches serves another model, whatever
+    name its responses echo back."""
+    try:
+        spec = get_provider(endpoint).request(endpoint, endpoint.prompts[0], endpoint.api_key())
+        names = await listed.get(client, endpoint, {**endpoint.extra_headers(), **spec.headers})
+    except Exception:  # the list is a second opinion: without it, the verdict stands
+        return
+    if names and not any(model_matches(endpoint.model, n, endpoint.served_model) for n in names):
+        result.error, result.check_passed = "wrong_model", None
+        result.detail = f"the server lists only: {', '.join(names[:10])}"
+        result.hint = wrong_model_hint(endpoint.model)
 
 
 class _TooLarge(Exception):

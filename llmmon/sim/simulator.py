@@ -57,7 +57,8 @@ class SimSettings:
     tokens_per_chunk: int = 1  # >1 coalesces tokens as speculative decoding and proxies do
     error_rate: float = 0.0  # share of requests answered with HTTP 500
     fault: str = ""  # one of FAULTS: every request misbehaves this way
-    model: str = ""  # the model responses name; empty: the one the request asked for
+    model: str = ""  # the model served (and listed); empty: whichever the request names
+    echo_model: bool = False  # name the requested model in responses, as llama-cpp-python does
     error_reason: str = "http_5xx"  # stream_error: the reason its error event stands for
     eos_chunk: bool = False  # end with an empty end-of-sequence chunk counted in usage (vLLM)
 
@@ -112,6 +113,7 @@ class Simulator:
         self._server = HTTPServer(self.handle, max_connections=1024)
         self.requests = 0
         self.last: Request | None = None  # the last API request, for tests of its shape
+        self.model_lists = 0  # GET /v1/models served
 
     async def start(self, host: str = "127.0.0.1", port: int = 0,
                     ssl_context: ssl.SSLContext | None = None) -> int:
@@ -123,8 +125,10 @@ class Simulator:
     async def handle(self, request: Request) -> Response:
         received = time.monotonic_ns()
         if request.path == "/v1/models":
-            return _json({"object": "list", "data": [{"id": self.settings.model or "llmmon-sim",
-                                                      "object": "model"}]})
+            self.model_lists += 1
+            model = self.settings.model  # an echoing simulator lists nothing
+            return _json({"object": "list",
+                          "data": [{"id": model, "object": "model"}] if model else []})
         if request.path == "/sim/config":
             return self._config(request)
         fmt = FORMATS.get(request.path)
@@ -147,7 +151,8 @@ class Simulator:
         tokens = answer(prompt, max_tokens - len(reasoning), s.output_tokens)
         if s.fault in ("empty", "thinking_only"):
             tokens = []
-        model = s.model or str(body.get("model") or "llmmon-sim")[:200]
+        requested = str(body.get("model") or "llmmon-sim")[:200]
+        model = requested if s.echo_model or not s.model else s.model
         plan = _Plan(fmt, model, reasoning, tokens, max(1, len(prompt) // 4))
         headers = {"x-sim-received-ns": str(received),
                    "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "5000"}
