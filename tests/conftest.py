@@ -303,3 +303,7 @@ async def start_sim(request: pytest.FixtureRequest
 async def sim(start_sim: Callable[..., Awaitable[SimServer]]) -> SimServer:
     """One started in-process simulator (settings from the `sim` marker)."""
     return await start_sim()
+
+
+# Real servers, shared by the whole session (after the helpers above, which they use).
+from tests.realservers import litellm_proxy, llama_server  # noqa: E402, F401

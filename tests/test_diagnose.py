@@ -40,6 +40,12 @@ from tests.conftest import COUNT, make_endpoint, sample
     ("llama3.2", "llama3.2:latest", None, True),
     ("llama3", "llama3.1:latest", None, False),
     ("gemini-1.5-pro", "gemini-1.5-pro-001", None, True),
+    ("gpt-4", "gpt-4-0613", None, True),
+    ("gpt-4", "gpt-4-0125-preview", None, True),
+    ("anthropic.claude-3-sonnet-20240229", "anthropic.claude-3-sonnet-20240229-v1:0", None,
+     True),
+    ("llama-3.1", "llama-3.1-70b", None, False),  # a size is another model
+    ("smollm2", "smollm2-360m", None, False),
     ("smol.gguf", "/srv/models/smol.gguf", None, True),
     ("/srv/models/smol.gguf", "smol.gguf", None, True),
     ("smol", "/srv/models/smol.gguf", None, True),

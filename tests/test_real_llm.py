@@ -4,20 +4,12 @@ Greedy decoding makes the answers repeatable, so they can be checked."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
-import httpx
 import pytest
 
 from llmmon.config import Prompt
-from tests.conftest import probe, reported_port, wait_for
+from tests.conftest import probe
+from tests.realservers import Llama
 
-LLAMA_DIR = Path(os.environ.get("LLMMONTEST_LLAMA_DIR")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                 / "llmmon-test" / "llama")
 SUM = Prompt.model_validate({"name": "sum", "text": "What is 2 + 3?", "max_tokens": 20,
                              "expect": {"number": 5}})
 CAPITAL = Prompt.model_validate({"name": "capital", "text": "What is the capital of France?",
@@ -25,37 +17,9 @@ CAPITAL = Prompt.model_validate({"name": "capital", "text": "What is the capital
 SMOLLM = {"name": "llama", "model": "smollm2", "timeout": "60s"}  # the endpoint's settings
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    python, model = LLAMA_DIR / "venv/bin/python", LLAMA_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not (python.exists() and model.exists()):
-        message = f"no llama.cpp server under {LLAMA_DIR}: run scripts/install-llama"
-        if os.environ.get("LLMMONTEST_REQUIRE_ALL"):
-            pytest.fail(message)  # scripts/test installs it, so under it this is a failure
-        pytest.skip(message)
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model),
-                                 "--host", "127.0.0.1", "--port", "0", "--n_ctx", "512"],
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # uvicorn (>= 0.14; the server extra asks for >= 0.22) names the port it got
-        port = reported_port(proc, log_path, r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
-                             "the llama.cpp server", 90)
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            assert proc.poll() is None, "llama.cpp server exited"
-            try:
-                return httpx.get(base + "/v1/models", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 90, "the llama.cpp server")
-        yield base + "/v1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+@pytest.fixture
+def llama(llama_server: Llama) -> str:
+    return llama_server.url
 
 
 async def test_streamed_answers_pass_their_checks(llama: str) -> None:

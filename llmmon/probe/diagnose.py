@@ -38,9 +38,11 @@ def redact(text: str, secrets: list[str]) -> str:
 # --- served model ----------------------------------------------------------------------
 
 # What may follow a model name in the name of the same model: a dated snapshot
-# (gpt-4o-mini-2024-07-18, claude-sonnet-4-5-20250929), a version (-001, -v2) or a tag
-# (llama3:latest, qwen2.5:7b). Not a word: gpt-4o is not gpt-4o-mini.
-_VERSION_SUFFIX = re.compile(r"[-:@](v?\d[\w.:-]*|latest)")
+# (gpt-4o-mini-2024-07-18, claude-sonnet-4-5-20250929), a snapshot or version number (-0613,
+# -001, -v2), latest/preview, or a tag (llama3.2:latest). Not a word, nor a size: gpt-4o is
+# not gpt-4o-mini, SmolLM2 is not SmolLM2-360M.
+_VERSION_SUFFIX = re.compile(
+    r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|v\d[\w.]*|latest|preview)|:[\w.-]+)+")
 _WEIGHTS = (".gguf", ".ggml", ".bin", ".safetensors")
 
 
