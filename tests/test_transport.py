@@ -86,6 +86,8 @@ async def test_untrusted_certificate_is_a_connect_error(start_sim: StartSim,
         result = await run_probe(client, ep, PROMPT)
     assert result.error == "connect"
     assert sim.requests == 0
+    assert "certificate verify failed" in (result.detail or "").lower()
+    assert "tls_config.ca_file" in (result.hint or "")
 
 
 async def test_unresolvable_host_is_a_connect_error() -> None:
@@ -94,3 +96,4 @@ async def test_unresolvable_host_is_a_connect_error() -> None:
     async with make_client(ep) as client:
         result = await run_probe(client, ep, PROMPT)
     assert result.error == "connect"
+    assert result.hint == "the host name does not resolve", result.detail

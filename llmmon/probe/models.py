@@ -60,13 +60,14 @@ class ListedModels:
         self._fetched = -LIST_TTL
 
     async def get(self, client: httpx.AsyncClient, endpoint: EndpointConfig,
-                  headers: dict[str, str]) -> list[str] | None:
+                  headers: dict[str, str], seconds: float) -> list[str] | None:
+        """The names, asked again when stale if ``seconds`` (at most) are left for it."""
         if endpoint.provider_name != "openai":
             return None
-        if time.monotonic() - self._fetched >= LIST_TTL:
+        if time.monotonic() - self._fetched >= LIST_TTL and seconds > 0.05:
             self._fetched = time.monotonic()
             try:
-                async with asyncio.timeout(min(LIST_TIMEOUT, endpoint.timeout)):
+                async with asyncio.timeout(min(LIST_TIMEOUT, seconds)):
                     self.names = await list_models(client, endpoint, headers)
             except TimeoutError:
                 self.names = None

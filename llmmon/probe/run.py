@@ -79,8 +79,10 @@ async def run_probe(
     result.cost_usd = cost_usd(endpoint.pricing, result.prompt_tokens, result.output_tokens,
                                result.cached_tokens, result.cache_write_tokens)
     _judge(result, endpoint, prompt)
+    # The list is asked within what is left of the probe's time: the job's deadline holds.
+    left = endpoint.timeout - (time.monotonic_ns() - start) / NS
     if result.ok and listed is not None and endpoint.check_model:
-        await _check_listed(client, endpoint, result, listed)
+        await _check_listed(client, endpoint, result, listed, left)
     if result.detail:
         result.detail = redact(result.detail, endpoint.secrets())
     return result
@@ -144,12 +146,13 @@ def _judge(result: ProbeResult, endpoint: EndpointConfig, prompt: Prompt) -> Non
 
 
 async def _check_listed(client: httpx.AsyncClient, endpoint: EndpointConfig,
-                        result: ProbeResult, listed: ListedModels) -> None:
+                        result: ProbeResult, listed: ListedModels, left: float) -> None:
     """A server that lists its models but none that matches serves another model, whatever
     name its responses echo back."""
     try:
         spec = get_provider(endpoint).request(endpoint, endpoint.prompts[0], endpoint.api_key())
-        names = await listed.get(client, endpoint, {**endpoint.extra_headers(), **spec.headers})
+        names = await listed.get(client, endpoint, {**endpoint.extra_headers(), **spec.headers},
+                                 left)
     except Exception:  # the list is a second opinion: without it, the verdict stands
         return
     if names and not any(model_matches(endpoint.model, n, endpoint.served_model) for n in names):
