@@ -41,7 +41,14 @@ from tests.conftest import COUNT, make_endpoint, sample
     ("llama3", "llama3.1:latest", None, False),
     ("gemini-1.5-pro", "gemini-1.5-pro-001", None, True),
     ("gpt-4", "gpt-4-0613", None, True),
-    ("gpt-4", "gpt-4-0125-preview", None, True),
+    ("gpt-4", "gpt-4-0125-preview", None, False),  # a preview is another model
+    ("o1", "o1-preview", None, False),
+    ("gpt-4o", "gpt-4o-v2_mini", None, False),
+    ("llama3.2:latest", "llama3.2", None, True),
+    ("llama3.2", "llama3.2:70b", None, False),  # another size
+    ("qwen2.5", "qwen2.5:0.5b", None, False),
+    ("claude-sonnet-4-0", "claude-sonnet-4-20250514", None, True),
+    ("claude-opus-4-0", "claude-opus-4-20250514", None, True),
     ("anthropic.claude-3-sonnet-20240229", "anthropic.claude-3-sonnet-20240229-v1:0", None,
      True),
     ("llama-3.1", "llama-3.1-70b", None, False),  # a size is another model
@@ -97,6 +104,7 @@ def test_redact_masks_a_key_before_cutting() -> None:
     ({"error": "cuda", "error_type": "generation"}, 424),
     ({"error": "something"}, 500),  # Ollama: no type at all
     ({"error": {"message": "x", "code": 200}}, 500),  # not an error status: unknown
+    ({"error": {"message": "x", "type": "tokens", "code": "rate_limit_exceeded"}}, 429),
 ])
 def test_error_objects_are_classified_by_status(obj: dict[str, object], status: int) -> None:
     import json
@@ -229,6 +237,8 @@ def test_history_is_bounded_and_truncates_answers() -> None:
     assert all(len(e["answer"]) <= 501 for e in entries)
     assert "Last 3 probes of endpoint t" in render("t", entries, as_json=False)
     assert History(0).entries.maxlen == 0
+    history.resize(2)  # a reload changed probe_history: the newest are kept
+    assert [e["answer"][0] for e in history.entries] == ["3", "4"]
 
 
 def test_every_reason_and_result_field_is_documented() -> None:

@@ -146,7 +146,7 @@ async def test_litellm_missing_and_wrong_keys(litellm_proxy: str,
     assert none.error == "http_4xx"
     assert none.status == 401
     assert "api_key_env" in (none.hint or "")
-    wrong_key = "sk-wrong-litellm-key-0042"
+    wrong_key = "Zq7wrong-litellm-key-0042"
     monkeypatch.setenv("WRONG_KEY", wrong_key)
     wrong = await _probe(make_endpoint(litellm_proxy + "/v1", model="smol",
                                        api_key_env="WRONG_KEY", **SLOW))

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmmon.config import Prompt
-from llmmon.probe.result import ERROR_REASONS
-from tests.conftest import SimServer, probe
+from llmmon.daemon.httpserver import Request, Response
+from llmmon.probe.models import ListedModels
+from llmmon.probe.run import run_probe
+from llmmon.probe.transport import make_client
+from tests.conftest import SimServer, make_endpoint, probe
+
+Serve = Callable[[Callable[[Request], Awaitable[Response]]], Awaitable[str]]
 
 PROVIDERS = ("openai", "anthropic", "ollama", "tgi")
 CAPITAL = Prompt.model_validate({"name": "capital", "text": "What is the capital of France?",
                                  "expect": {"contains": "Paris"}})
-SECRET = "sk-verdict-7c1e0a9b3d5f"
+SECRET = "Zq7verdictKey0c1e9b3d5f"  # no sk- prefix: only the configured key's masking hides it
 
 Start = Callable[..., Awaitable[SimServer]]
-
-
-def test_new_reasons_are_bounded_label_values() -> None:
-    for reason in ("empty", "wrong_model"):
-        assert reason in ERROR_REASONS
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -236,11 +237,6 @@ async def test_a_server_that_echoes_the_model_is_checked_against_its_list(
         sim: SimServer) -> None:
     """llama-cpp-python names whatever model it is asked for; its /v1/models says what it
     serves. A model it does not list is wrong_model, and the list is asked once per TTL."""
-    from llmmon.probe.models import ListedModels
-    from llmmon.probe.run import run_probe
-    from llmmon.probe.transport import make_client
-    from tests.conftest import make_endpoint
-
     sim.settings.update({"model": "/models/served.gguf", "echo_model": True, "ttft": 0.0,
                          "itl": 0.0})
     wrong = make_endpoint(sim.url(), model="wanted")
@@ -258,3 +254,58 @@ async def test_a_server_that_echoes_the_model_is_checked_against_its_list(
     async with make_client(right) as client:
         served = await run_probe(client, right, CAPITAL, listed=ListedModels())
     assert served.ok, (served.error, served.detail)
+
+
+async def test_header_secrets_and_keys_with_line_breaks_are_masked(
+        sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key file with a line break in it cannot be sent (h11 refuses the header and quotes
+    it, escaped, in its message); the message is shown with every form of the key masked."""
+    key_file = tmp_path / "key"
+    key_file.write_text("Zq7firstLine0000\nZq7secondLine999\n")
+    header_file = tmp_path / "header"
+    header_file.write_text("Zq7header\nsecret42\n")
+    result = await probe(sim.url(), api_key_file=str(key_file))
+    assert result.error == "protocol"
+    for part in ("Zq7firstLine0000", "Zq7secondLine999"):
+        assert part not in json.dumps(result.as_dict())
+    result = await probe(sim.url(), headers={"X-Team": {"file": str(header_file)}})
+    assert result.error == "protocol"
+    assert "Zq7header" not in json.dumps(result.as_dict())
+
+
+async def test_a_key_file_gone_is_a_failed_probe_not_an_exception(
+        sim: SimServer, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("Zq7key-value\n")
+    endpoint = make_endpoint(sim.url(), api_key_file=str(key_file))
+    key_file.unlink()
+    async with make_client(endpoint) as client:
+        result = await run_probe(client, endpoint, CAPITAL, listed=ListedModels())
+    assert result.error == "protocol"
+    assert "configured secret cannot be read (FileNotFoundError)" in (result.detail or "")
+    assert sim.requests == 0
+
+
+async def test_an_answer_too_deep_to_check_fails_its_check(sim: SimServer) -> None:
+    """A JSON expectation on an answer nested past the recursion limit: check_failed."""
+    sim.settings.update({"ttft": 0.0, "itl": 0.0})
+    deep = Prompt.model_validate({"name": "json", "text": "say 1 + 1", "expect": {"json": True}})
+    from llmmon.probe.checks import passes
+
+    assert passes(deep.expect, "[" * 5000 + "]" * 5000) is False  # type: ignore[arg-type]
+    result = await probe(sim.url(), deep)
+    assert result.error == "check_failed"
+
+
+async def test_lone_surrogates_from_a_server_stay_printable(serve: Serve) -> None:
+    """A model name or message with a lone surrogate must not break the page or the table."""
+
+    async def handler(request: Request) -> Response:
+        body = json.dumps({"error": {"message": "bad \ud800 thing", "code": 503}}).encode()
+        return Response(200, b"data: " + body + b"\n\n", {"Content-Type": "text/event-stream"})
+
+    result = await probe(await serve(handler) + "/v1")
+    assert result.error == "http_5xx"
+    assert result.detail is not None
+    result.detail.encode("utf-8")  # raises on a lone surrogate
+    assert "bad ? thing" in result.detail

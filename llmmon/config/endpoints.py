@@ -231,10 +231,18 @@ class EndpointConfig(StrictModel):
         return out
 
     def secrets(self) -> list[str]:
-        """Every secret value this endpoint sends, to be masked wherever text is shown."""
-        values = [v for v in self.extra_headers().values() if len(v) >= 4]
-        key = self.api_key()
-        return values + ([key.get_secret_value()] if key else [])
+        """Every secret value this endpoint sends, to be masked wherever text is shown; those
+        that cannot be read now (a key file gone) are not sent either."""
+        values = [h.get_secret_value() for h in self.headers.values()
+                  if isinstance(h, SecretStr)]
+        for source in [self._api_key, *self._header_keys.values()]:
+            try:
+                value = source.get() if source else None
+            except (OSError, ValueError):
+                continue
+            if value:
+                values.append(value.get_secret_value())
+        return values
 
     @property
     def provider_name(self) -> str:

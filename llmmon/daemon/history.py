@@ -24,6 +24,10 @@ class History:
     def __init__(self, size: int) -> None:
         self.entries: deque[dict[str, Any]] = deque(maxlen=max(size, 0))
 
+    def resize(self, size: int) -> None:
+        if size != self.entries.maxlen:
+            self.entries = deque(self.entries, maxlen=max(size, 0))
+
     def add(self, endpoint: EndpointConfig, prompt: Prompt, result: ProbeResult) -> None:
         if self.entries.maxlen:
             self.entries.append(entry(endpoint, prompt, result))

@@ -183,15 +183,16 @@ class Runtime:
                 self._remove_endpoint(name, keep_series=same)
         for name, endpoint in wanted.items():
             if name not in self.endpoints:
-                self._add_endpoint(endpoint)
+                self._add_endpoint(endpoint, settings.probe_history)
+            self.endpoints[name].history.resize(settings.probe_history)
         for name in SAMPLERS:
             old = None if first else getattr(self.settings.samplers, name)
             self._apply_sampler(name, old, getattr(settings.samplers, name))
         self.settings = settings
 
-    def _add_endpoint(self, endpoint: EndpointConfig) -> None:
+    def _add_endpoint(self, endpoint: EndpointConfig, history: int) -> None:
         state = EndpointState(endpoint, make_client(endpoint), DailySpend(endpoint.budget),
-                              history=History(self.settings.probe_history))
+                              history=History(history))
         self.endpoints[endpoint.name] = state
         labels, host = endpoint.identity()
         self.metrics.add_endpoint(labels, host,

@@ -30,7 +30,7 @@ def _json_ok(spec: JSONExpect | bool, text: str) -> bool:
     # Chat models like to wrap JSON in a Markdown fence; that is still a JSON answer.
     try:
         value = json.loads(_FENCE.sub("", text.strip()))
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     keys = spec.required_keys if isinstance(spec, JSONExpect) else []
     return not keys or (isinstance(value, dict) and all(k in value for k in keys))

@@ -10,39 +10,51 @@ from pathlib import PurePosixPath, PureWindowsPath
 from llmmon.config import EndpointConfig
 
 MAX_DETAIL = 300  # characters of a server's message kept
+SCAN = 1000  # characters the credential patterns read: their work stays bounded
 MASK = "****"
 # Things that look like credentials in a message, whatever key was configured: bearer and
-# basic tokens, OpenAI-style sk- keys, key=value pairs whose key says secret.
+# basic tokens, OpenAI-style sk- keys, key=value pairs whose key says secret. Quantifiers
+# are bounded where they meet, so no input makes them backtrack for long.
 _CREDENTIALS = (
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {MASK}"),
-    (re.compile(r"\b(sk|sk-ant|sk-proj|hf|ghp|xox[bp])[-_][A-Za-z0-9_*.-]{6,}"), rf"\1-{MASK}"),
-    (re.compile(r"(?i)\b([\w-]*(?:api[_-]?key|token|secret|password)[\w-]*)"
-                r"([\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]{4,}"), rf"\1\2{MASK}"),
+    (re.compile(r"(?i)\b(bearer|basic)\s{1,5}[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {MASK}"),
+    (re.compile(r"\b(sk-ant|sk-proj|sk|hf|ghp|xox[bp])[-_][A-Za-z0-9_*.-]{6,}"), rf"\1-{MASK}"),
+    (re.compile(r"(?i)\b([\w-]{0,20}?(?:api[_-]?key|token|secret|password)[\w-]{0,20}?)"
+                r"([\"']?\s{0,3}[:=]\s{0,3}[\"']?)[^\s\"',;&}]{4,}"), rf"\1\2{MASK}"),
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every configured secret and anything credential-like masked, control
-    characters dropped, and cut to ``MAX_DETAIL`` characters (after masking, so that a key
-    cut at the boundary cannot leave its head behind)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, MASK)
-    for pattern, replacement in _CREDENTIALS:
+def redact(text: str, secrets: list[str], patterns: bool = True) -> str:
+    """``text`` with every configured secret and (with ``patterns``) anything credential-like
+    masked, control characters and unencodable ones dropped, and cut to ``MAX_DETAIL``
+    characters (after masking, so that a key cut at the boundary cannot leave its head)."""
+    for secret in sorted(_forms(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = text[:SCAN]
+    for pattern, replacement in _CREDENTIALS if patterns else ():
         text = pattern.sub(replacement, text)
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
     text = " ".join(_CONTROL.sub("", text).split())
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def _forms(secrets: list[str]) -> set[str]:
+    """Each secret as a message may quote it: as is, escaped (h11 quotes a header value with
+    a line break as bytes), and line by line."""
+    forms = set()
+    for secret in secrets:
+        forms |= {secret, repr(secret)[1:-1], repr(secret.encode())[2:-1],
+                  *secret.splitlines()}
+    return {f for f in forms if len(f.strip()) >= 4}
 
 
 # --- served model ----------------------------------------------------------------------
 
 # What may follow a model name in the name of the same model: a dated snapshot
-# (gpt-4o-mini-2024-07-18, claude-sonnet-4-5-20250929), a snapshot or version number (-0613,
-# -001, -v2), latest/preview, or a tag (llama3.2:latest). Not a word, nor a size: gpt-4o is
-# not gpt-4o-mini, SmolLM2 is not SmolLM2-360M.
-_VERSION_SUFFIX = re.compile(
-    r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|v\d[\w.]*|latest|preview)|:[\w.-]+)+")
+# (gpt-4o-mini-2024-07-18, claude-sonnet-4-5-20250929), a snapshot number (gpt-4-0613,
+# gemini-1.5-pro-001) or a version (-v1:0). Never a word or a size: gpt-4o is not
+# gpt-4o-mini, o1 is not o1-preview, SmolLM2 is not SmolLM2-360M, llama3.2 is not llama3.2:70b.
+_VERSION_SUFFIX = re.compile(r"(?:-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|v\d+(?:[.:]\d+)*))+")
 _WEIGHTS = (".gguf", ".ggml", ".bin", ".safetensors")
 
 
@@ -52,13 +64,19 @@ def model_matches(configured: str, served: str, pattern: str | None = None) -> b
     (llama.cpp answers with its path), or a name ``pattern`` (served_model) accepts."""
     if pattern is not None and re.fullmatch(pattern, served):
         return True
-    want, got = configured.strip().casefold(), served.strip().casefold()
+    want, got = _canonical(configured), _canonical(served)
     if want == got:
         return True
     if (want.endswith(_WEIGHTS) or got.endswith(_WEIGHTS)) and _stem(want) == _stem(got):
         return True
-    base = re.sub(r"[-:@]latest$", "", want)
+    # Aliases of the newest snapshot: "-latest", and Anthropic's "claude-sonnet-4-0".
+    base = re.sub(r"(-\d+)-0$", r"\1", re.sub(r"-latest$", "", want))
     return got.startswith(base) and _VERSION_SUFFIX.fullmatch(got[len(base):]) is not None
+
+
+def _canonical(name: str) -> str:
+    # Ollama: a name without a tag is the ":latest" one.
+    return name.strip().casefold().removesuffix(":latest")
 
 
 def _stem(name: str) -> str:
@@ -84,7 +102,7 @@ def status_hint(endpoint: EndpointConfig, status: int, message: str) -> str | No
     """The usual cause of an HTTP error status, from the status and the server's message."""
     lowered = message.lower()
     if status in (401, 403):
-        if endpoint.api_key() is None:
+        if endpoint.api_key_env is None and endpoint.api_key_file is None:
             return "the server wants a key: set api_key_env or api_key_file"
         return "the key was rejected: check the key that api_key_env / api_key_file names"
     if "max_completion_tokens" in lowered:
@@ -131,7 +149,8 @@ def exception_hint(endpoint: EndpointConfig, message: str) -> str | None:
 
 
 def models_hint(configured: str, listed: list[str]) -> str:
-    shown = ", ".join(listed[:10]) + (" …" if len(listed) > 10 else "")
+    shown = ", ".join(n if len(n) <= 100 else "…" + n[-99:] for n in listed[:10]) \
+        + (" …" if len(listed) > 10 else "")
     return f"model {configured} not found; the server lists: {shown or 'no models'}"
 
 

@@ -14,6 +14,7 @@ import httpx
 from llmmon.config import EndpointConfig
 
 MAX_LIST_BYTES = 256 << 10
+MAX_NAMES = 2000
 LIST_TTL = 300.0  # seconds a server's model list is trusted before it is asked again
 LIST_TIMEOUT = 5.0
 # provider → (path under the endpoint's url, list key, name key)
@@ -33,6 +34,7 @@ async def list_models(client: httpx.AsyncClient, endpoint: EndpointConfig,
         return None
     path, list_key, name_key = route
     try:
+        headers = {**headers, "Accept-Encoding": "identity"}  # read raw: it is not inflated
         async with client.stream("GET", endpoint.url + path, headers=headers) as response:
             if response.status_code != 200:
                 return None
@@ -47,8 +49,8 @@ async def list_models(client: httpx.AsyncClient, endpoint: EndpointConfig,
     items = obj.get(list_key) if isinstance(obj, dict) else None
     if not isinstance(items, list):
         return None
-    names = [item.get(name_key) for item in items if isinstance(item, dict)]
-    return [name[:100] for name in names if isinstance(name, str)][:50]
+    names = [item.get(name_key) for item in items[:MAX_NAMES] if isinstance(item, dict)]
+    return [name for name in names if isinstance(name, str) and len(name) <= 1000]
 
 
 class ListedModels:

@@ -140,7 +140,8 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
             _apply_usage(result, event)
             continue
         if isinstance(event, Served):
-            result.served_model = result.served_model or event.model[:200]
+            if result.served_model is None:  # shown as text: no lone surrogates
+                result.served_model = event.model[:1000].encode("utf-8", "replace").decode()
             continue
         if isinstance(event, EndOfSequence):
             result.end_chunks += timing is not None

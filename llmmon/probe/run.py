@@ -28,7 +28,7 @@ from llmmon.probe.diagnose import (
     status_hint,
     wrong_model_hint,
 )
-from llmmon.probe.models import ListedModels, list_models
+from llmmon.probe.models import LIST_TIMEOUT, ListedModels, list_models
 from llmmon.probe.result import ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
 from llmmon.probe.trace import NS, Trace
 from llmmon.providers import get_provider
@@ -72,10 +72,28 @@ async def run_probe(
         async with asyncio.timeout(endpoint.timeout):
             await _exchange(client, endpoint, prompt, result, trace, decoder)
     except Exception as exc:  # the point: nothing a server sends may escape
-        _failed(result, endpoint, exc)
+        try:
+            _failed(result, endpoint, exc)
+        except Exception:  # describing it failed: the reason stands without a detail
+            result.error = result.error or "protocol"
     result.e2e = (time.monotonic_ns() - start) / NS
     result.phases = trace.phases()
     result.finished_unix = time.time()
+    try:
+        await _conclude(client, endpoint, prompt, result, listed, start)
+    except Exception as exc:  # an answer llmmon cannot judge (or a bug): still a verdict
+        log.debug("probe %s: judging: %s", endpoint.name, type(exc).__name__, exc_info=True)
+        result.error = result.error or "protocol"
+        result.detail = f"the answer could not be judged ({type(exc).__name__})"
+    if result.detail:
+        result.detail = redact(result.detail, endpoint.secrets())
+    if result.hint:  # llmmon's words, and model names: only the configured secrets masked
+        result.hint = redact(result.hint, endpoint.secrets(), patterns=False)
+    return result
+
+
+async def _conclude(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt,
+                    result: ProbeResult, listed: ListedModels | None, start: int) -> None:
     result.cost_usd = cost_usd(endpoint.pricing, result.prompt_tokens, result.output_tokens,
                                result.cached_tokens, result.cache_write_tokens)
     _judge(result, endpoint, prompt)
@@ -83,9 +101,6 @@ async def run_probe(
     left = endpoint.timeout - (time.monotonic_ns() - start) / NS
     if result.ok and listed is not None and endpoint.check_model:
         await _check_listed(client, endpoint, result, listed, left)
-    if result.detail:
-        result.detail = redact(result.detail, endpoint.secrets())
-    return result
 
 
 def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> None:
@@ -113,6 +128,11 @@ def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> No
         result.error = result.error or "protocol"
         result.detail = result.detail or str(exc) or type(exc).__name__
         result.hint = result.hint or exception_hint(endpoint, str(exc))
+    elif isinstance(exc, OSError | UnicodeError) and result.status is None:
+        # Raised before anything was sent: a key or header file that cannot be read now.
+        result.error = "protocol"
+        result.detail = f"a configured secret cannot be read ({type(exc).__name__}): the " \
+                        "request was not sent"
     else:  # a response llmmon cannot digest (or a bug): still a failed probe, not a crash
         log.debug("probe %s: %s", endpoint.name, type(exc).__name__, exc_info=True)
         result.error = "protocol"
@@ -218,7 +238,11 @@ async def _explain_status(client: httpx.AsyncClient, endpoint: EndpointConfig,
         result.detail = f"{status}: {message}" if message.strip() else f"HTTP {status}"
     result.hint = status_hint(endpoint, status, result.detail)
     if status in (400, 404) and mentions_unknown_model(result.detail):
-        listed = await list_models(client, endpoint, headers)
+        try:  # its own bound: a slow list must not turn this answer into a timeout
+            async with asyncio.timeout(LIST_TIMEOUT):
+                listed = await list_models(client, endpoint, headers)
+        except TimeoutError:
+            listed = None
         if listed is not None:
             result.hint = models_hint(endpoint.model, listed)
 

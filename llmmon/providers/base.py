@@ -201,11 +201,13 @@ def server_error(obj: dict[str, Any]) -> ServerError:
     if isinstance(error, dict):
         message = text_of(error, "message")
         status = _status(error.get("code")) or _status(error.get("status"))
-        kind = text_of(error, "type") or text_of(error, "code")
+        # OpenAI puts the precise kind in code ("rate_limit_exceeded") and a broad one in type
+        known = [k for k in (text_of(error, "code"), text_of(error, "type")) if k in ERROR_STATUS]
+        kind = known[0] if known else text_of(error, "type")
     else:
         message = error if isinstance(error, str) else ""
         status, kind = None, text_of(obj, "error_type")
-    return ServerError(status or ERROR_STATUS.get(kind, 500), message or kind or "error")
+    return ServerError(status or ERROR_STATUS.get(kind, 500), (message or kind or "error")[:2000])
 
 
 def error_message(body: bytes) -> str:
