@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable
 
 import httpx
 
 from llmmon.config import EndpointConfig, Prompt
+from llmmon.probe.body import TooLarge, chunks, read_body, read_prefix
 from llmmon.probe.checks import describe, passes
 from llmmon.probe.cost import cost_usd
 from llmmon.probe.diagnose import (
@@ -120,7 +119,7 @@ def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> No
         result.error = status_reason(exc.status) or "http_5xx"
         result.detail = f"error in the response ({exc.status}): {exc.message}"
         result.hint = status_hint(endpoint, exc.status, exc.message)
-    elif isinstance(exc, _TooLarge):
+    elif isinstance(exc, TooLarge):
         result.error = "too_large"
         result.detail = f"the response passed max_response_bytes " \
                         f"({endpoint.max_response_bytes} bytes)"
@@ -181,10 +180,6 @@ async def _check_listed(client: httpx.AsyncClient, endpoint: EndpointConfig,
         result.hint = wrong_model_hint(endpoint.model)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt,
                     result: ProbeResult, trace: Trace, decoder: StreamDecoder | None) -> None:
     max_bytes = endpoint.max_response_bytes
@@ -211,7 +206,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
         else:
             if "json" not in content_type:
                 raise ProtocolError(_unexpected(content_type))
-            body = await _read_body(response, max_bytes)
+            body = await read_body(response, max_bytes)
             apply_events(result, provider.parse_body(endpoint, body), time.monotonic_ns(), None)
     finally:
         await response.aclose()
@@ -234,7 +229,7 @@ async def _explain_status(client: httpx.AsyncClient, endpoint: EndpointConfig,
         location = response.headers.get("location", "").split("?", 1)[0][:100]
         result.detail = f"{status} redirect to {location or '(nowhere)'}"
     else:
-        message = error_message(await _read_prefix(response, ERROR_BODY_BYTES))[:2000]
+        message = error_message(await read_prefix(response, ERROR_BODY_BYTES))[:2000]
         result.detail = f"{status}: {message}" if message.strip() else f"HTTP {status}"
     result.hint = status_hint(endpoint, status, result.detail)
     if status in (400, 404) and mentions_unknown_model(result.detail):
@@ -247,55 +242,6 @@ async def _explain_status(client: httpx.AsyncClient, endpoint: EndpointConfig,
             result.hint = models_hint(endpoint.model, listed)
 
 
-async def _chunks(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
-    """The body as it arrives, decompressed if the server compressed it despite our asking
-    for identity, and never more than ``max_bytes`` of decoded bytes: a gzip bomb stops at
-    the cap without being inflated."""
-    inflate = _decompressor(response.headers.get("content-encoding", ""))
-    total = 0
-    async for raw in response.aiter_raw():
-        data = inflate(raw, max_bytes - total + 1) if inflate else raw
-        total += len(data)
-        if total > max_bytes:
-            raise _TooLarge
-        yield data
-
-
-def _decompressor(encoding: str) -> Callable[[bytes, int], bytes] | None:
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return None
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise ProtocolError("unsupported content encoding")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS)
-
-    def inflate(data: bytes, limit: int) -> bytes:
-        try:
-            out = inflater.decompress(data, limit)
-        except zlib.error:
-            raise ProtocolError("corrupt compressed body") from None
-        if inflater.unconsumed_tail:
-            raise _TooLarge  # more would come out than the cap allows
-        return out
-
-    return inflate
-
-
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    return b"".join([chunk async for chunk in _chunks(response, max_bytes)])
-
-
-async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
-    """Up to ``limit`` bytes of a body, for its message; what cannot be read is left."""
-    out = bytearray()
-    try:
-        async for chunk in _chunks(response, limit):
-            out += chunk
-    except (_TooLarge, ProtocolError, httpx.HTTPError):
-        pass
-    return bytes(out)
-
-
 async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result: ProbeResult,
                        trace: Trace, max_bytes: int) -> None:
     stamped = trace.stamped
@@ -303,7 +249,7 @@ async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result:
         or trace.at.get("http11.send_request_body.complete")
     timing = StreamTiming(sent)
     result.sent_ns = sent
-    async for chunk in _chunks(response, max_bytes):
+    async for chunk in chunks(response, max_bytes):
         # before any parsing: the kernel's receive stamp where there is one, else now
         at = stamped.last_rx_ns if stamped and stamped.last_rx_ns else time.monotonic_ns()
         apply_events(result, decoder.feed(chunk), at, timing)

@@ -1,0 +1,64 @@
+"""Reading a response body under a byte cap: decompressed if the server compressed it despite
+being asked for identity, and never more than the cap of decoded bytes."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+
+from llmmon.providers.base import ProtocolError
+
+
+class TooLarge(Exception):
+    """The body passed its cap."""
+
+
+async def chunks(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, decompressed if the server compressed it despite our asking
+    for identity, and never more than ``max_bytes`` of decoded bytes: a gzip bomb stops at
+    the cap without being inflated."""
+    inflate = decompressor(response.headers.get("content-encoding", ""))
+    total = 0
+    async for raw in response.aiter_raw():
+        data = inflate(raw, max_bytes - total + 1) if inflate else raw
+        total += len(data)
+        if total > max_bytes:
+            raise TooLarge
+        yield data
+
+
+def decompressor(encoding: str) -> Callable[[bytes, int], bytes] | None:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ProtocolError("unsupported content encoding")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS)
+
+    def inflate(data: bytes, limit: int) -> bytes:
+        try:
+            out = inflater.decompress(data, limit)
+        except zlib.error:
+            raise ProtocolError("corrupt compressed body") from None
+        if inflater.unconsumed_tail:
+            raise TooLarge  # more would come out than the cap allows
+        return out
+
+    return inflate
+
+
+async def read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    return b"".join([chunk async for chunk in chunks(response, max_bytes)])
+
+
+async def read_prefix(response: httpx.Response, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a body, for its message; what cannot be read is left."""
+    out = bytearray()
+    try:
+        async for chunk in chunks(response, limit):
+            out += chunk
+    except (TooLarge, ProtocolError, httpx.HTTPError):
+        pass
+    return bytes(out)
