@@ -1,0 +1,1 @@
+"""Hostile peers and inputs over loopback: endpoints, clients and files as an attacker makes them."""
