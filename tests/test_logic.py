@@ -268,7 +268,7 @@ def test_apply_events_same_read_gives_zero_gap_and_later_chunk_its_gap() -> None
                  at=1_300_000_000, timing=timing)
     assert result.itl == [0.0, 0.05]
     assert result.ttft == 0.25
-    assert result.text == "Hello!"
+    assert result.flush_text() == "Hello!"
     assert (result.prompt_tokens, result.output_tokens, result.tokens_from_usage) == (7, 3, True)
     assert timing.last == 1_300_000_000
 
@@ -282,7 +282,7 @@ def test_apply_events_reasoning_counts_for_ttft_but_not_the_answer() -> None:
     assert (result.ttft, result.time_to_first_reasoning, result.time_to_first_answer) == (
         0.5, 0.5, 0.75)
     assert result.itl == [0.25]
-    assert result.text == "5"
+    assert result.flush_text() == "5"
 
 
 # --- 9. answer checks ---------------------------------------------------------------------

@@ -3,6 +3,8 @@ being asked for identity, and never more than the cap of decoded bytes."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 
@@ -15,18 +17,36 @@ class TooLarge(Exception):
     """The body passed its cap."""
 
 
+# A socket that always has data never makes a read wait, so the loop would never get a turn:
+# no scrape answered, no timeout fired. Whoever reads or parses gives it one this often.
+TURN_EVERY = 0.002  # seconds
+
+
+class Pacer:
+    """Gives the event loop a turn once ``TURN_EVERY`` has passed since the last one."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+
+    async def turn(self) -> None:
+        if time.monotonic() - self._last >= TURN_EVERY:
+            await asyncio.sleep(0)
+            self._last = time.monotonic()
+
+
 async def chunks(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
     """The body as it arrives, decompressed if the server compressed it despite our asking
     for identity, and never more than ``max_bytes`` of decoded bytes: a gzip bomb stops at
     the cap without being inflated."""
     inflate = decompressor(response.headers.get("content-encoding", ""))
-    total = 0
+    total, pacer = 0, Pacer()
     async for raw in response.aiter_raw():
         data = inflate(raw, max_bytes - total + 1) if inflate else raw
         total += len(data)
         if total > max_bytes:
             raise TooLarge
         yield data
+        await pacer.turn()
 
 
 def decompressor(encoding: str) -> Callable[[bytes, int], bytes] | None:

@@ -76,6 +76,9 @@ class ProbeResult:
     ratelimit_remaining: dict[str, float] = field(default_factory=dict)
     retry_after: float | None = None
     text: str = ""
+    # Answer pieces not yet joined into ``text`` (``flush_text``): appending to a str that
+    # grows by thousands of one-character events would copy it each time.
+    parts: list[str] = field(default_factory=list, repr=False)
     finished_unix: float = 0.0
     sent_ns: int | None = None  # CLOCK_MONOTONIC when the request's last byte went out
 
@@ -106,8 +109,16 @@ class ProbeResult:
             tokens -= 1
         return tokens / self.content_chunks
 
+    def flush_text(self) -> str:
+        if self.parts:
+            self.text += "".join(self.parts)
+            self.parts.clear()
+        return self.text
+
     def as_dict(self) -> dict[str, Any]:
+        self.flush_text()
         out = asdict(self)
+        out.pop("parts")
         out.update(ok=self.ok, tpot=self.tpot, tokens_per_second=self.tokens_per_second,
                    tokens_per_chunk=self.tokens_per_chunk, accounting=self.accounting)
         return out
@@ -149,7 +160,7 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
         if not isinstance(event, Delta):
             continue
         if not event.reasoning:
-            result.text += event.text
+            result.parts.append(event.text)
         if timing is None:
             continue
         result.content_chunks += 1

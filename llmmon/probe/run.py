@@ -15,7 +15,7 @@ import time
 import httpx
 
 from llmmon.config import EndpointConfig, Prompt
-from llmmon.probe.body import TooLarge, chunks, read_body, read_prefix
+from llmmon.probe.body import Pacer, TooLarge, chunks, read_body, read_prefix
 from llmmon.probe.checks import describe, passes
 from llmmon.probe.cost import cost_usd
 from llmmon.probe.diagnose import (
@@ -35,6 +35,7 @@ from llmmon.providers.base import ProtocolError, ServerError, StreamDecoder, err
 
 log = logging.getLogger(__name__)
 ERROR_BODY_BYTES = 16 << 10  # of an error response, read for its message
+PARSE_SLICE = 4096  # bytes of a stream parsed between the loop's turns
 
 
 def status_reason(status: int) -> ErrorReason | None:
@@ -76,6 +77,7 @@ async def run_probe(
         except Exception:  # describing it failed: the reason stands without a detail
             result.error = result.error or "protocol"
     result.e2e = (time.monotonic_ns() - start) / NS
+    result.flush_text()
     result.phases = trace.phases()
     result.finished_unix = time.time()
     try:
@@ -249,10 +251,15 @@ async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result:
         or trace.at.get("http11.send_request_body.complete")
     timing = StreamTiming(sent)
     result.sent_ns = sent
+    pacer = Pacer()
     async for chunk in chunks(response, max_bytes):
         # before any parsing: the kernel's receive stamp where there is one, else now
         at = stamped.last_rx_ns if stamped and stamped.last_rx_ns else time.monotonic_ns()
-        apply_events(result, decoder.feed(chunk), at, timing)
+        # Parsed a slice at a time, the loop getting its turns in between: a read can hold
+        # 64 KiB of one-byte events.
+        for i in range(0, len(chunk), PARSE_SLICE):
+            apply_events(result, decoder.feed(chunk[i : i + PARSE_SLICE]), at, timing)
+            await pacer.turn()
     decoder.finish()
     if not result.tokens_from_usage:
         result.output_tokens = result.content_chunks or None

@@ -1,0 +1,116 @@
+"""A hostile endpoint over loopback: answers that never stop, in pieces too small to be worth
+parsing. The probe must give the event loop its turns, end at its timeout, and never call a
+flood a success."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.conftest import probe
+
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n")
+# What each attack repeats: blank SSE lines, comment lines, one-character events, and
+# one-character tokens (whose answer text grows by a character an event).
+FLOODS = {"blank": b"\n", "comment": b":\n", "tiny_events": b"data: {}\n\n",
+          "tiny_tokens": b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'}
+PIECE = 64 << 10
+
+
+class Flood:
+    """A server in a thread of its own (not on the probe's loop) that answers every request
+    with a chunked event stream of ``unit`` repeated, as fast as the socket takes it, until
+    the client goes or ``seconds`` pass."""
+
+    def __init__(self, unit: bytes, seconds: float = 10.0) -> None:
+        self.unit, self.seconds = unit, seconds
+        self.sent = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        body = self.unit * (PIECE // len(self.unit))
+        chunk = b"%x\r\n%s\r\n" % (len(body), body)
+        try:
+            conn, _ = self._sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)  # the request (small, one read on loopback)
+            deadline = time.monotonic() + self.seconds
+            try:
+                conn.sendall(HEAD)
+                while time.monotonic() < deadline:
+                    conn.sendall(chunk)
+                    self.sent += len(body)
+            except OSError:
+                pass  # the probe hung up: the point
+
+    def close(self) -> None:
+        self._sock.close()
+        self._thread.join(self.seconds + 1)
+
+
+@pytest.fixture
+def flood() -> Iterator[Callable[[bytes], Flood]]:
+    servers: list[Flood] = []
+
+    def start(unit: bytes) -> Flood:
+        servers.append(Flood(unit))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+async def _heartbeat(gaps: list[float], stop: asyncio.Event) -> None:
+    """How long the loop kept this task waiting, beat after beat (a beat asks for 1 ms)."""
+    last = time.monotonic()
+    while not stop.is_set():
+        await asyncio.sleep(0.001)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+
+
+@pytest.mark.parametrize("kind", FLOODS)
+async def test_a_flood_ends_at_the_timeout_and_the_loop_keeps_its_turns(
+        flood: Callable[[bytes], Flood], kind: str) -> None:
+    """64 MiB allowed, an answer that never ends: the probe ends as a timeout at its timeout
+    (± 100 ms), and meanwhile the loop runs other work every few milliseconds."""
+    server = flood(FLOODS[kind])
+    gaps: list[float] = []
+    stop = asyncio.Event()
+    beats = asyncio.create_task(_heartbeat(gaps, stop))
+    try:
+        result = await probe(f"http://127.0.0.1:{server.port}/v1", timeout="2s",
+                             max_response_bytes=64 << 20)
+    finally:
+        stop.set()
+        await beats
+    assert result.error == "timeout", (result.error, result.detail)
+    assert result.e2e is not None
+    assert 2.0 - 0.1 <= result.e2e <= 2.0 + 0.1
+    assert server.sent > 4 << 20  # it did flood
+    gaps.sort()
+    assert gaps[int(len(gaps) * 0.99)] < 0.05  # p99 of the loop's turn-around
+    assert gaps[-1] < 0.25
+
+
+@pytest.mark.parametrize("kind", FLOODS)
+async def test_a_flood_past_the_cap_is_too_large_not_success(
+        flood: Callable[[bytes], Flood], kind: str) -> None:
+    server = flood(FLOODS[kind])
+    result = await probe(f"http://127.0.0.1:{server.port}/v1", timeout="20s")
+    assert result.error == "too_large", (result.error, result.detail)
+    if kind == "tiny_tokens":  # every token kept, joined once
+        assert len(result.text) == result.content_chunks > 50_000
