@@ -1,1 +1,2 @@
-"""Hostile peers and inputs over loopback: endpoints, clients and files as an attacker makes them."""
+"""Hostile peers and inputs over loopback: endpoints, clients and files as attackers make
+them."""

@@ -5,58 +5,13 @@ flood a success."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from llmmon.sim.flood import FLOODS, Flood
 from tests.conftest import probe
-
-HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n")
-# What each attack repeats: blank SSE lines, comment lines, one-character events, and
-# one-character tokens (whose answer text grows by a character an event).
-FLOODS = {"blank": b"\n", "comment": b":\n", "tiny_events": b"data: {}\n\n",
-          "tiny_tokens": b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'}
-PIECE = 64 << 10
-
-
-class Flood:
-    """A server in a thread of its own (not on the probe's loop) that answers every request
-    with a chunked event stream of ``unit`` repeated, as fast as the socket takes it, until
-    the client goes or ``seconds`` pass."""
-
-    def __init__(self, unit: bytes, seconds: float = 10.0) -> None:
-        self.unit, self.seconds = unit, seconds
-        self.sent = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        body = self.unit * (PIECE // len(self.unit))
-        chunk = b"%x\r\n%s\r\n" % (len(body), body)
-        try:
-            conn, _ = self._sock.accept()
-        except OSError:
-            return
-        with conn:
-            conn.recv(65536)  # the request (small, one read on loopback)
-            deadline = time.monotonic() + self.seconds
-            try:
-                conn.sendall(HEAD)
-                while time.monotonic() < deadline:
-                    conn.sendall(chunk)
-                    self.sent += len(body)
-            except OSError:
-                pass  # the probe hung up: the point
-
-    def close(self) -> None:
-        self._sock.close()
-        self._thread.join(self.seconds + 1)
 
 
 @pytest.fixture
