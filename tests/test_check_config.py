@@ -233,6 +233,32 @@ def test_readme_web_config_example_passes_offline(tmp_path: Path) -> None:
     assert llmmon("check-config", "-c", str(path)).returncode == 2  # cert files: not there
 
 
+@pytest.mark.parametrize("offline", [[], ["--offline"]])
+def test_a_web_config_or_config_that_is_a_fifo_does_not_hang(tmp_path: Path,
+                                                             offline: list[str]) -> None:
+    """A FIFO (or a device) where the web config or the config file should be is refused
+    at once, as not a regular file; a read of it would block until a writer came."""
+    os.mkfifo(tmp_path / "web.yaml")
+    path = write(tmp_path, {"web_config_file": str(tmp_path / "web.yaml")})
+    found = problem_lines(llmmon("check-config", *offline, "-c", str(path)))
+    assert found == [f"{tmp_path / 'web.yaml'}: is not a regular file"]
+    os.mkfifo(tmp_path / "fifo.yaml")
+    for config in (tmp_path / "fifo.yaml", Path("/dev/zero")):
+        found = problem_lines(llmmon("check-config", *offline, "-c", str(config)))
+        assert found == [f"{config}: is not a regular file"]
+
+
+def test_a_key_pasted_as_a_yaml_key_is_shown_cut(tmp_path: Path) -> None:
+    """A key pasted on a line of its own, which YAML reads as a mapping key, is an unknown
+    key shown by its first 6 characters; a mistyped key is shown whole."""
+    path = write(tmp_path, f"endpoints:\n  - name: a\n    provider: openai\n"
+                           f"    url: http://127.0.0.1:8000/v1\n    model: m\n    {SECRET}:\n"
+                           f"    intervl: 5s\n")
+    found = problem_lines(llmmon("check-config", "-c", str(path)))
+    assert found == ["endpoints[0] (a).sk-llm…: unknown key",
+                     "endpoints[0] (a).intervl: unknown key"]
+
+
 # --- healthcheck -----------------------------------------------------------------------
 
 

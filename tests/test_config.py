@@ -6,16 +6,28 @@ import datetime
 import os
 import subprocess
 import sys
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from llmmon.config import ConfigError, format_duration, parse_duration
+from llmmon.config import (
+    ConfigError,
+    Expect,
+    NameFilter,
+    format_duration,
+    parse_duration,
+    regex_search,
+)
 from llmmon.config.settings import Settings, SettingsData, describe_errors, load_settings
+from llmmon.config.types import looks_secret
+from llmmon.probe.checks import passes
+from llmmon.providers import PROVIDERS
 from llmmon.providers.openai import OpenAIConfig
 
 SECRET = "sk-llmmon-test-PLANTED-0123456789abcdef"
@@ -377,3 +389,87 @@ def test_variables_named_by_the_file_are_not_unknown_settings(
     settings = load(tmp_path, {"endpoints": [{**ENDPOINT, "api_key_env": "LLMMON_TEST_KEY",
                                               "headers": {"X-A": {"env": "LLMMON_TEST_HDR"}}}]})
     assert settings.endpoints[0].extra_headers() == {"X-A": "h"}
+
+
+# --- bounded reads, YAML and patterns ---------------------------------------------------
+
+
+def test_no_config_key_looks_like_a_pasted_key() -> None:
+    """Unknown keys that look like API keys are cut in messages; no real key of any
+    section (every provider's and sampler's) is long or random enough to be cut."""
+    seen: set[type[BaseModel]] = set()
+    names: set[str] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            names.update({name, field.alias or name})
+            for kind in _classes(field.annotation):
+                walk(kind)
+
+    walk(SettingsData)
+    for provider in PROVIDERS.values():
+        walk(provider.config)
+    assert len(names) > 60
+    assert [n for n in names if looks_secret(n)] == []
+    assert looks_secret(SECRET)
+    assert looks_secret("hf_AbCdEfGhIjKlMnOp")
+
+
+def _classes(annotation: object) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in typing.get_args(annotation):
+        yield from _classes(arg)
+
+
+def test_any_failure_while_loading_is_a_config_error(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever goes wrong while loading (here a RecursionError where the environment is
+    read) ends as a ConfigError, which a reload rejects and check-config prints."""
+
+    def overflow(*_: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("llmmon.config.settings.read_environment", overflow)
+    path = tmp_path / "c.yaml"
+    path.write_text("{}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.problems == [f"{path}: cannot be loaded (RecursionError)"]
+
+
+def test_anchors_and_merge_keys_still_load(tmp_path: Path) -> None:
+    """The alias limit leaves what configs use anchors for alone: shared settings merged
+    into each endpoint."""
+    endpoints = "".join(f"  - {{<<: *base, name: e{i}}}\n" for i in range(50))
+    settings = load(tmp_path, "endpoints:\n  - &base {name: e, provider: openai, url: "
+                              "'http://127.0.0.1:8000/v1', model: m, interval: 7s, prompts: "
+                              "[{name: p, text: 'Say hi.', expect: {contains: hi}}]}\n"
+                              + endpoints)
+    assert len(settings.endpoints) == 51
+    assert {e.interval for e in settings.endpoints} == {7}
+
+
+def test_key_files_are_capped_at_64_kib(tmp_path: Path) -> None:
+    """A key file of 64 KiB loads; one byte more is a rejected config."""
+    key = tmp_path / "key"
+    key.write_text("k" * (64 << 10))
+    assert load(tmp_path, {"endpoints": [{**ENDPOINT, "api_key_file": str(key)}]})
+    key.write_text("k" * ((64 << 10) + 1))
+    assert problems(tmp_path, {"endpoints": [{**ENDPOINT, "api_key_file": str(key)}]}) == \
+        ["endpoints[0] (local).api_key_file: is larger than 64 KiB"]
+
+
+def test_regexes_keep_their_meaning_under_re2() -> None:
+    """RE2 runs the patterns; a `$` still matches before a final newline, as in Python's
+    re, ignore_case still folds case, and named groups are still accepted."""
+    assert regex_search(r"^5$", "5\n")
+    assert not regex_search(r"^5$", "5\n\n")
+    assert passes(Expect(regex=r"^PARIS\.?$", ignore_case=True), "Paris.\n")
+    assert not passes(Expect(regex=r"^PARIS\.?$"), "Paris.\n")
+    assert passes(Expect(regex=r"(?P<city>Paris)"), "It is Paris.")
+    assert NameFilter(include=r"^eth\d+$", exclude=r"^eth1$").admits("eth0")
+    assert not NameFilter(include=r"^eth\d+$", exclude=r"^eth1$").admits("eth1")

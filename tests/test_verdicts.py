@@ -282,7 +282,8 @@ async def test_a_key_file_gone_is_a_failed_probe_not_an_exception(
     async with make_client(endpoint) as client:
         result = await run_probe(client, endpoint, CAPITAL, listed=ListedModels())
     assert result.error == "protocol"
-    assert "configured secret cannot be read (FileNotFoundError)" in (result.detail or "")
+    assert "configured secret cannot be read" in (result.detail or "")
+    assert "key: file not found" in (result.detail or "")
     assert sim.requests == 0
 
 

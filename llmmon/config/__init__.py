@@ -16,6 +16,7 @@ from llmmon.config.endpoints import (
     Prompt,
     TLSConfig,
 )
+from llmmon.config.regex import compile_regex, regex_search
 from llmmon.config.samplers import SamplerConfig
 from llmmon.config.secrets import ApiKey
 from llmmon.config.types import (
@@ -27,6 +28,7 @@ from llmmon.config.types import (
     NameFilter,
     ReadableFile,
     Regex,
+    SecretFile,
     StrictModel,
     format_duration,
     parse_duration,
@@ -36,6 +38,7 @@ from llmmon.config.types import (
 __all__ = [
     "DEFAULT_PROMPT", "ApiKey", "ApiVersion", "Budget", "ConfigError", "Defaults", "Duration",
     "EndpointConfig", "EnvName", "Expect", "JSONExpect", "LoadConfig", "Name", "NameFilter",
-    "Pricing", "Prompt", "ReadableFile", "Regex", "SamplerConfig", "StrictModel",
-    "TLSConfig", "format_duration", "parse_duration", "unique_names",
+    "Pricing", "Prompt", "ReadableFile", "Regex", "SamplerConfig", "SecretFile", "StrictModel",
+    "TLSConfig", "compile_regex", "format_duration", "parse_duration", "regex_search",
+    "unique_names",
 ]

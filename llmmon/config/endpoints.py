@@ -24,6 +24,7 @@ from llmmon.config.types import (
     Name,
     ReadableFile,
     Regex,
+    SecretFile,
     StrictModel,
     unique_names,
 )
@@ -83,7 +84,7 @@ class HeaderSecret(StrictModel):
     """A header value kept out of the config file: from an environment variable or a file."""
 
     env: EnvName | None = None
-    file: ReadableFile | None = None
+    file: SecretFile | None = None
 
     @field_validator("env")
     @classmethod
@@ -146,7 +147,7 @@ class EndpointConfig(StrictModel):
     # Stop reading a response past this many bytes: a probe asks for a few dozen tokens.
     max_response_bytes: int = Field(default=4 << 20, ge=1024, le=1 << 30)
     api_key_env: EnvName | None = None
-    api_key_file: ReadableFile | None = None
+    api_key_file: SecretFile | None = None
     # Request shaping that real servers need.
     system: str | None = Field(default=None, min_length=1, max_length=100_000)
     temperature: float | None = Field(default=0.0, ge=0, le=2)  # null: leave it out

@@ -23,16 +23,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from llmmon.config import ConfigError, Defaults, StrictModel, unique_names
-from llmmon.config.types import NAME_PATTERN
+from llmmon.config.environment import (
+    CONFIG_PATH_ENV,
+    ENV_PREFIX,
+    endpoints_of,
+    merge,
+    read_environment,
+    unknown_variables,
+)
+from llmmon.config.types import NAME_PATTERN, looks_secret, shown
+from llmmon.config.types import parse_listen as parse_listen  # where cli.py takes it from
 from llmmon.config.types import read_yaml as read_yaml  # where daemon/auth.py takes it from
 from llmmon.providers import PROVIDERS, Endpoint
 from llmmon.samplers import SAMPLERS
@@ -49,21 +52,10 @@ else:
            for name, kind in SAMPLERS.items()},
     )
 
-ENV_PREFIX = "LLMMON_"
-# Read by the CLI, not a setting: it names the file the settings come from.
-CONFIG_PATH_ENV = "LLMMON_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/llmmon/config.yaml")
 
 
 # --- the whole file --------------------------------------------------------------------
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError("must be HOST:PORT, for example 0.0.0.0:9977 or [::]:9977")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class SettingsData(StrictModel):
@@ -143,7 +135,8 @@ def _named(item: Any) -> str:
     """`` (name)`` for a list item that has a well-formed name, so a path reads
     ``endpoints[4] (openai-prod)``; a name that is not well formed is never repeated."""
     name = item.get("name") if isinstance(item, dict) else None
-    return f" ({name})" if isinstance(name, str) and _NAME.fullmatch(name) else ""
+    plain = isinstance(name, str) and _NAME.fullmatch(name) and not looks_secret(name)
+    return f" ({name})" if plain else ""
 
 
 def _loc(loc: tuple[int | str, ...], data: Any = None) -> tuple[str, str | None]:
@@ -160,7 +153,7 @@ def _loc(loc: tuple[int | str, ...], data: Any = None) -> tuple[str, str | None]
             union = out
         else:
             node = node.get(part) if isinstance(node, dict) else None
-            out += f".{part}" if out else str(part)
+            out += f".{shown(part)}" if out else shown(part)  # a key pasted as a YAML key
     return out or "(top level)", union
 
 
@@ -191,81 +184,43 @@ def describe_errors(error: ValidationError, data: Any = None) -> list[str]:
                               if not (mismatch and union in real)))
 
 
-def _endpoints(data: dict[str, Any]) -> list[dict[str, Any]]:
-    endpoints = data.get("endpoints")
-    return [ep for ep in endpoints if isinstance(ep, dict)] if isinstance(endpoints, list) else []
-
-
-def _unknown_env(data: dict[str, Any]) -> list[str]:
-    """``LLMMON_*`` variables that match no setting: a typo there would be silently ignored."""
-    referenced = {ep.get("api_key_env") for ep in _endpoints(data)}
-    for ep in _endpoints(data):
-        if isinstance(headers := ep.get("headers"), dict):
-            referenced |= {h.get("env") for h in headers.values() if isinstance(h, dict)}
-    problems = []
-    for var in sorted(os.environ):
-        if not var.startswith(ENV_PREFIX) or var == CONFIG_PATH_ENV or var in referenced:
-            continue
-        key = var[len(ENV_PREFIX) :].split("__", 1)[0].lower()
-        if key not in Settings.model_fields:
-            problems.append(f"environment variable {var}: matches no setting")
-    return problems
-
-
-def _environment() -> tuple[dict[str, Any], list[str]]:
-    """The ``LLMMON_*`` overrides as pydantic-settings reads them. A variable it cannot parse
-    (a list or a section that is not JSON) is reported and left out; the others still count."""
-    source = EnvSettingsSource(Settings)
-    every, spelt = dict(source.env_vars), {var.lower(): var for var in os.environ}
-    problems = []
-    for var in [v for v in every if v.startswith(ENV_PREFIX.lower())]:
-        source.env_vars = {var: every[var]}
-        try:
-            source()
-        except SettingsError:
-            problems.append(f"environment variable {spelt.get(var, var.upper())}: cannot be "
-                            "parsed (lists and sections are written as JSON)")
-            del every[var]
-    source.env_vars = every
-    return source(), problems
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _merge(out[key], value) if both else value
-    return out
-
-
 def _duplicate_names(data: dict[str, Any]) -> list[str]:
     """Endpoint names used twice, from the raw data: the check on the validated list does
     not run when any endpoint is invalid."""
-    names = [n for ep in _endpoints(data) if isinstance(n := ep.get("name"), str)
+    names = [n for ep in endpoints_of(data) if isinstance(n := ep.get("name"), str)
              and _NAME.fullmatch(n)]
     twice = sorted({n for n in names if names.count(n) > 1})
     return ["endpoints: endpoint names must be unique: " + ", ".join(twice)] if twice else []
 
 
+Checked = tuple[Settings | None, list[str], dict[str, Any]]
+
+
 def check_settings(path: Path | None, *, offline: bool = False,
-                   only: Collection[str] | None = None,
-                   ) -> tuple[Settings | None, list[str], dict[str, Any]]:
+                   only: Collection[str] | None = None) -> Checked:
     """Every problem of ``path`` (``None``: built-in defaults) plus the environment, in one
     pass; the settings if there is none; the data validated. ``offline``: keys and files need
     not exist. ``only``: validate just these settings (``healthcheck``: ``listen`` and
     ``web_config_file``)."""
+    try:
+        return _check(path, offline, only)
+    except Exception as exc:  # whatever the input: a rejected config, never a traceback
+        return None, [f"{path or 'configuration'}: cannot be loaded ({type(exc).__name__})"], {}
+
+
+def _check(path: Path | None, offline: bool, only: Collection[str] | None) -> Checked:
     problems: list[str] = []
     try:
         data = read_yaml(path) if path is not None else {}
     except ConfigError as exc:  # the environment can still be checked
         problems += exc.problems
         data = {}
-    env, env_problems = _environment()
-    values = _merge(data, env)
+    env, env_problems = read_environment(Settings)
+    values = merge(data, env)
     if only is not None:
         values = {key: value for key, value in values.items() if key in only}
     else:
-        problems += _unknown_env(data) + env_problems
+        problems += unknown_variables(data, Settings.model_fields) + env_problems
     try:
         checked = SettingsData.model_validate(values, context={"offline": offline})
         settings: Settings | None = Settings.model_construct(checked.model_fields_set,

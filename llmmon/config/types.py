@@ -1,5 +1,6 @@
 """Building blocks of the configuration: errors, durations, names, readable files, name
-filters, strict models. Nothing here knows of providers or samplers."""
+filters, regexes (RE2), strict models, what may be a key in a message. Nothing here knows of
+providers or samplers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import yaml
 from pydantic import (
@@ -22,6 +23,17 @@ from pydantic import (
     ValidationInfo,
 )
 
+from llmmon.config.files import (
+    CONFIG_FILE_LIMIT,
+    SECRET_FILE_LIMIT,
+    FileProblem,
+    check_regular,
+    load_yaml,
+    read_regular,
+)
+from llmmon.config.regex import Regex as Regex
+from llmmon.config.regex import regex_search
+
 
 class ConfigError(Exception):
     """A configuration that cannot be used; ``problems`` holds one line per bad field."""
@@ -32,26 +44,55 @@ class ConfigError(Exception):
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file. Parse errors give the position, never the line's text."""
+    """The mapping in a YAML file: a regular file of at most 1 MiB, nested at most 64 deep,
+    without alias bombs (``files.py``). Every failure is a ``ConfigError`` naming the file;
+    parse errors give the position, never the line's text."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read ({type(exc).__name__})"]) from None
-    try:
-        data = yaml.safe_load(text)
+        data = load_yaml(read_regular(path, CONFIG_FILE_LIMIT))
+    except FileProblem as exc:
+        raise ConfigError([str(exc)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "somewhere"
-        raise ConfigError([f"{path}: invalid YAML at {where}: {exc.problem}"]) from None
-    except yaml.YAMLError:
-        raise ConfigError([f"{path}: invalid YAML"]) from None
+        problem = mask_secrets(exc.problem or "")
+        raise ConfigError([f"{path}: invalid YAML at {where}: {problem}"]) from None
+    except Exception as exc:  # YAMLError, a 5000-digit integer's ValueError, anything
+        raise ConfigError([f"{path}: invalid YAML ({type(exc).__name__})"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of keys"])
     return {str(k): v for k, v in data.items()}
+
+
+# --- what may be a key pasted in the wrong place ---------------------------------------
+
+_KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_", "glpat-",
+                 "xoxb-", "xoxp-", "AKIA", "AIza", "gsk_", "pplx-", "nvapi-", "r8_", "eyJ")
+_TOKEN = re.compile(r"[\w+/=.~-]{12,}")
+
+
+def looks_secret(text: str) -> bool:
+    """Whether a word shown in a message (a key the file has, a YAML token) may be an API
+    key pasted in the wrong place: a known key prefix, more than 40 characters, or 20 and
+    more of letters and digits mixed with high entropy. Config keys are short words."""
+    if len(text) > 40 or (len(text) >= 12 and text.startswith(_KEY_PREFIXES)):
+        return True
+    if len(text) < 20 or not (any(c.isdigit() for c in text) and any(c.isalpha() for c in text)):
+        return False
+    counts = [text.count(c) for c in set(text)]
+    entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in counts)
+    return entropy >= 3.5
+
+
+def shown(text: str) -> str:
+    """``text`` as a message may show it: its first 6 characters if it looks like a key."""
+    return text[:6] + "…" if looks_secret(text) else text
+
+
+def mask_secrets(message: str) -> str:
+    """``message`` with every word that looks like a key cut to its first 6 characters."""
+    return _TOKEN.sub(lambda m: shown(m.group()), message)
 
 
 # --- durations -------------------------------------------------------------------------
@@ -98,6 +139,15 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT, for example 0.0.0.0:9977 or [::]:9977")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 # Endpoint and prompt names become label values: keep them short and printable.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -113,18 +163,6 @@ ApiVersion = Annotated[str, BeforeValidator(_date_as_text),
                        Field(pattern=r"^[0-9A-Za-z.-]{1,40}$")]
 
 
-def _compiles(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression ({exc.msg})") from None
-    return value
-
-
-Regex = Annotated[str, AfterValidator(_compiles)]
-
-
 def is_offline(info: ValidationInfo) -> bool:
     """Whether this validation runs offline (``check-config --offline``, ``healthcheck``):
     pass ``context={"offline": True}``. Offline, secrets and files a path names need not
@@ -132,17 +170,47 @@ def is_offline(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get("offline"))
 
 
-def _readable(value: Path, info: ValidationInfo) -> Path:
+def _path_form(value: Path) -> None:
     if value == Path() or "\0" in str(value):
         raise ValueError("is not a file path")
-    if not is_offline(info) and (value.is_dir() or not os.access(value, os.R_OK)):
-        raise ValueError("is not a readable file")
+
+
+def _readable(value: Path, info: ValidationInfo) -> Path:
+    _path_form(value)
+    if not is_offline(info):
+        try:
+            check_regular(value, READABLE_FILE_LIMIT)
+        except FileProblem as exc:
+            _refuse(exc)
+        if not os.access(value, os.R_OK):
+            raise ValueError("is not a readable file")
     return value
 
 
-# A path the daemon will read (a key, a CA bundle): checked when the config is loaded, so a
-# typo is a rejected config and not a failing probe an hour later (offline: only its form).
+def _secret_file(value: Path, info: ValidationInfo) -> Path:
+    _path_form(value)
+    if not is_offline(info):
+        try:
+            read_regular(value, SECRET_FILE_LIMIT)  # read, never kept: what a probe will do
+        except FileProblem as exc:
+            _refuse(exc)
+    return value
+
+
+def _refuse(exc: FileProblem) -> NoReturn:
+    # Missing, unreadable and directories keep the message they always had.
+    plain = exc.reason in ("file not found", "permission denied", "is a directory")
+    raise ValueError("is not a readable file" if plain else exc.reason) from None
+
+
+# A path the daemon will read (a CA bundle): checked when the config is loaded, so a typo is
+# a rejected config and not a failing probe an hour later (offline: only its form). A FIFO
+# or a device is refused: reading one would block or never end.
+READABLE_FILE_LIMIT = 16 << 20
 ReadableFile = Annotated[Path, AfterValidator(_readable)]
+# A key file (api_key_file, a header's file): read once at load too, so that one that is not
+# a regular file, is larger than 64 KiB or is not UTF-8 is a rejected config.
+SecretFile = Annotated[Path, AfterValidator(_secret_file)]
 
 T = TypeVar("T")
 
@@ -171,6 +239,6 @@ class NameFilter(StrictModel):
     exclude: Regex | None = None
 
     def admits(self, name: str) -> bool:
-        if self.include is not None and not re.search(self.include, name):
+        if self.include is not None and not regex_search(self.include, name):
             return False
-        return self.exclude is None or not re.search(self.exclude, name)
+        return self.exclude is None or not regex_search(self.exclude, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from llmmon.config import Expect, JSONExpect
+from llmmon.config import Expect, JSONExpect, regex_search
 
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
@@ -13,11 +13,12 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 def passes(expect: Expect, text: str) -> bool:
     """True when every condition of ``expect`` holds for ``text``."""
-    flags = re.IGNORECASE if expect.ignore_case else 0
     fold = str.casefold if expect.ignore_case else str
     if expect.contains is not None and fold(expect.contains) not in fold(text):
         return False
-    if expect.regex is not None and not re.search(expect.regex, text, flags):
+    # RE2, linear in the text: a server's answer cannot stall the loop on a pattern such
+    # as ^(a+)+$ (validated as RE2 when the config was loaded).
+    if expect.regex is not None and not regex_search(expect.regex, text, expect.ignore_case):
         return False
     if expect.equals is not None and fold(text.strip()) != fold(expect.equals.strip()):
         return False

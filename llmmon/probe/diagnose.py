@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath, PureWindowsPath
 
-from llmmon.config import EndpointConfig
+from llmmon.config import EndpointConfig, compile_regex
 
 MAX_DETAIL = 300  # characters of a server's message kept
 SCAN = 1000  # characters the credential patterns read: their work stays bounded
@@ -62,7 +62,8 @@ def model_matches(configured: str, served: str, pattern: str | None = None) -> b
     """Whether a response that names ``served`` answers a probe configured for
     ``configured``: the same name, the same name with a version suffix, the same model file
     (llama.cpp answers with its path), or a name ``pattern`` (served_model) accepts."""
-    if pattern is not None and re.fullmatch(pattern, served):
+    # RE2: the served name comes from the server, so the pattern must run in linear time.
+    if pattern is not None and compile_regex(pattern).fullmatch(served) is not None:
         return True
     want, got = _canonical(configured), _canonical(served)
     if want == got:

@@ -8,13 +8,13 @@ full process scan runs again only when that process has gone (a restart gives a 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 from pydantic import Field, field_validator, model_validator
 
-from llmmon.config import Name, Regex, SamplerConfig, StrictModel, unique_names
+from llmmon.config import Name, Regex, SamplerConfig, StrictModel, compile_regex, unique_names
 from llmmon.metrics.family import Family, Reading
 from llmmon.samplers.gpu_usage import GPUUsageByPid
 
@@ -78,7 +78,9 @@ class ProcessSampler:
         self._targets = targets
         self._gpu_usage = gpu_usage
         self._found: dict[str, psutil.Process] = {}
-        self._regexes = {t.name: re.compile(t.cmdline_regex) for t in targets if t.cmdline_regex}
+        # RE2 (linear time): a process may name itself so as to stall a backtracking regex.
+        self._regexes = {t.name: compile_regex(t.cmdline_regex)
+                         for t in targets if t.cmdline_regex}
 
     def sample(self) -> list[Reading] | None:
         if not self._targets:
@@ -127,7 +129,11 @@ class ProcessSampler:
         self._found.clear()
 
 
-def matches(target: ProcessTarget, regex: re.Pattern[str] | None, cmdline: str,
+class _Searcher(Protocol):
+    def search(self, text: str, /) -> object: ...
+
+
+def matches(target: ProcessTarget, regex: _Searcher | None, cmdline: str,
             name: str | None) -> bool:
     """Whether a process with this command line and name is ``target`` (``regex`` is its
     compiled ``cmdline_regex``); pid-file targets never match here."""

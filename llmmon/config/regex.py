@@ -1,0 +1,64 @@
+"""Regular expressions from the configuration, run by RE2 in linear time."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Annotated, Any
+
+import re2  # type: ignore[import-untyped]
+from pydantic import AfterValidator
+
+# Patterns from the config run on text from servers and processes, on the event loop or a
+# sampler's tick: RE2 (linear time), never Python's backtracking re, which takes seconds for
+# ^(a+)+$ on 27 a's and a "!". RE2 has no backreferences and no lookarounds.
+MAX_REGEX = 4096
+_LOOKAROUND = re.compile(r"\(\?<?[=!]")
+
+
+@functools.lru_cache(maxsize=256)
+def compile_regex(pattern: str, ignore_case: bool = False) -> Any:
+    """``pattern`` compiled by RE2 (``re2.error`` if RE2 cannot), kept for the next call."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would write its own copy of the error to stderr
+    options.case_sensitive = not ignore_case
+    return re2.compile(pattern, options)
+
+
+def regex_search(pattern: str, text: str, ignore_case: bool = False) -> bool:
+    """Whether ``pattern`` (RE2) is found in ``text``, in linear time. A ``$`` also matches
+    before a final newline, as in Python's re, so ``^5$`` still accepts the answer "5\\n"."""
+    regex = compile_regex(pattern, ignore_case)
+    return (regex.search(text) is not None
+            or (text.endswith("\n") and regex.search(text[:-1]) is not None))
+
+
+def _re2_reason(pattern: str, exc: Exception) -> str:
+    detail = exc.args[0] if exc.args else ""
+    detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+    if _LOOKAROUND.search(pattern):
+        return "lookaround"
+    if re.search(r"\\[1-9]", pattern) and "escape" in detail:
+        return "backreference"
+    return detail[:200] or "cannot compile"
+
+
+def _compiles(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if len(value) > MAX_REGEX:
+        raise ValueError(f"is longer than {MAX_REGEX} characters")
+    try:  # a pattern Python cannot read is not one (served_model is matched by re, too)
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"is not a valid regular expression ({exc.msg})") from None
+    try:
+        compile_regex(value)
+    except re2.error as exc:
+        raise ValueError(f"is not supported in RE2 syntax ({_re2_reason(value, exc)}): "
+                         "configured patterns run in linear time, without backreferences "
+                         "or lookarounds") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
