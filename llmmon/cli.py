@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.listen = args.listen
     if args.command == "probe":
         return asyncio.run(probe_command(settings, args))
-    return _run(settings, path, args.demo)
+    return _run(settings, path, args.demo, args.enable_lifecycle)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", help="HOST:PORT to serve on (overrides the config)")
     run.add_argument("--demo", action="store_true",
                      help="also start a simulated LLM endpoint in-process and probe it")
+    run.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+                     help="let POST /-/reload reload the configuration (behind the web "
+                     "config's auth, at most about once a second); without it /-/reload "
+                     "answers 403. SIGHUP always reloads")
     check = sub.add_parser("check-config", help="validate a config and print it, secrets masked")
     with_config(check, required=True)
     check.add_argument("--offline", action="store_true",
@@ -140,7 +144,7 @@ def _read_web_config(path: Path) -> tuple[WebConfig | None, list[str]]:
 
 
 def _web_config_problems(path: Path, offline: bool) -> list[str]:
-    from llmmon.daemon.auth import load_web_config
+    from llmmon.daemon.auth import hash_problems, load_web_config
 
     if not offline:
         try:
@@ -151,10 +155,7 @@ def _web_config_problems(path: Path, offline: bool) -> list[str]:
     if not os.access(path, os.R_OK):
         return []  # offline: the file need not be there yet
     config, problems = _read_web_config(path)
-    users = config.basic_auth_users if config else {}
-    return problems + [f"{path}: basic_auth_users.{user}: must be a bcrypt hash"
-                       for user, hashed in users.items()
-                       if not hashed.startswith(("$2a$", "$2b$", "$2y$"))]
+    return problems + hash_problems(path, config.basic_auth_users if config else {})
 
 
 def _healthcheck(path: Path | None) -> int:
@@ -195,7 +196,7 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
-def _run(settings: Settings, path: Path | None, demo: bool) -> int:
+def _run(settings: Settings, path: Path | None, demo: bool, lifecycle: bool) -> int:
     _setup_logging(settings.log_level)
 
     def load() -> Settings:
@@ -205,10 +206,10 @@ def _run(settings: Settings, path: Path | None, demo: bool) -> int:
         if demo:  # the one place outside llmmon.sim that reaches into it
             from llmmon.sim.demo import run_demo
 
-            return await run_demo(settings, load)
+            return await run_demo(settings, load, lifecycle)
         from llmmon.daemon.runtime import Runtime
 
-        return await Runtime(settings, load).run()
+        return await Runtime(settings, load, lifecycle=lifecycle).run()
 
     try:
         return asyncio.run(run())

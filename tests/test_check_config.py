@@ -149,7 +149,8 @@ def test_offline_still_checks_the_form(tmp_path: Path) -> None:
     ]
     web.write_text(yaml.safe_dump({"basic_auth_users": {"prometheus": "plain-text"}}))
     assert problem_lines(llmmon("check-config", "--offline", "-c", str(path)))[-1] == \
-        f"{web}: basic_auth_users.prometheus: must be a bcrypt hash"
+        (f"{web}: basic_auth_users.prometheus: must be a bcrypt hash ($2a$, $2b$ or $2y$, "
+         "a cost from 04 to 31, 60 characters in all)")
 
 
 @pytest.mark.parametrize("offline", [[], ["--offline"]])

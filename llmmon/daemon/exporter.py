@@ -1,7 +1,12 @@
 """llmmon's HTTP face: /metrics, /healthz, /readyz, /-/reload and a landing page.
 
 The exporter knows the daemon only through what it is handed: the metrics, the current web
-security, and callables for readiness, reloading and the landing page."""
+security, and callables for readiness, reloading and the landing page.
+
+``/-/reload`` answers only when the daemon was started with ``--web.enable-lifecycle``
+(Prometheus's flag; 403 otherwise, as Prometheus answers), behind the same auth as /metrics,
+one at a time and at most about once a second (429 beyond). A rejected configuration is
+described in the log, never in the answer: its problems name files and keys."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import asyncio
 import gzip
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +29,7 @@ from llmmon.metrics.families import ASYNC_TASKS, THREADS
 from llmmon.metrics.recorder import Metrics
 
 _OPEN = {"/healthz", "/readyz"}  # liveness and readiness probes carry no credentials
+RELOAD_BURST, RELOADS_PER_SECOND = 3, 1.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,24 @@ class Daemon:
     page: Callable[[], str]  # the landing page's HTML
     # An endpoint's last probes, summarised; None when no endpoint has that name.
     probes: Callable[[str], list[dict[str, Any]] | None] = lambda name: None
+    lifecycle: bool = False  # whether /-/reload may be used (--web.enable-lifecycle)
+
+
+class ReloadLimit:
+    """A token bucket: RELOAD_BURST reloads at once, then RELOADS_PER_SECOND."""
+
+    def __init__(self, burst: int = RELOAD_BURST, rate: float = RELOADS_PER_SECOND) -> None:
+        self.burst, self.rate = burst, rate
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class Exporter:
@@ -46,6 +71,8 @@ class Exporter:
         # timestamps probes, and concurrent scrapes of the same format share one render.
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmmon-render")
         self._renders: dict[tuple[str, bool], asyncio.Future[bytes]] = {}
+        self._reload_limit = ReloadLimit()
+        self._reloading = False
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
         return await self._server.start(host, port, ssl_context)
@@ -60,13 +87,7 @@ class Exporter:
         ):
             return text(401, "unauthorized\n", **{"WWW-Authenticate": 'Basic realm="llmmon"'})
         if request.path == "/-/reload":
-            if request.method not in ("POST", "PUT"):
-                return text(405, "use POST\n", Allow="POST")
-            problems = await self.daemon.reload()
-            if problems:
-                return text(500, "reload failed, previous config kept:\n"
-                            + "".join(f"  {p}\n" for p in problems))
-            return text(200, "reloaded\n")
+            return await self._reload(request)
         if request.method not in ("GET", "HEAD"):
             return text(405, "method not allowed\n", Allow="GET, HEAD")
         if request.path == "/metrics":
@@ -81,6 +102,23 @@ class Exporter:
             return Response(200, self.daemon.page().encode(),
                             {"Content-Type": "text/html; charset=utf-8"})
         return text(404, "not found\n")
+
+    async def _reload(self, request: Request) -> Response:
+        if request.method not in ("POST", "PUT"):
+            return text(405, "use POST\n", Allow="POST, PUT")
+        if not self.daemon.lifecycle:
+            return text(403, "Lifecycle API is not enabled.\n")
+        if self._reloading or not self._reload_limit.take():
+            return text(429, "a reload is running or was just made; retry in a second\n",
+                        **{"Retry-After": "1"})
+        self._reloading = True
+        try:
+            problems = await self.daemon.reload()
+        finally:
+            self._reloading = False
+        if problems:  # they name files and keys: the log has them, the answer does not
+            return text(500, "reload rejected, see the log; the previous config is kept\n")
+        return text(200, "reloaded\n")
 
     def _probes(self, request: Request) -> Response:
         name = request.query.get("endpoint", "")

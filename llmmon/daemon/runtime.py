@@ -9,10 +9,8 @@ import signal
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry
 
 from llmmon.config import ConfigError, EndpointConfig
@@ -22,16 +20,15 @@ from llmmon.daemon.exporter import Daemon, Exporter
 from llmmon.daemon.history import History, log_change
 from llmmon.daemon.jobs import Job, Jobs, MissedRun
 from llmmon.daemon.landing import landing_page
+from llmmon.daemon.state import EndpointState, SamplerState
 from llmmon.metrics.families import RELOAD_OK, RELOAD_TIME, SAMPLER_DURATION, SAMPLER_SUCCESS
 from llmmon.metrics.recorder import Metrics
 from llmmon.probe.cost import DailySpend
 from llmmon.probe.load import run_load
-from llmmon.probe.models import ListedModels
-from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
 from llmmon.samplers import SAMPLERS, sampler_families
-from llmmon.samplers.base import Sampler, SamplerContext
+from llmmon.samplers.base import SamplerContext
 
 log = logging.getLogger(__name__)
 
@@ -42,41 +39,10 @@ SHUTDOWN_GRACE = 3.0
 Loader = Callable[[], Settings]  # reads the configuration again, for a reload
 
 
-@dataclass
-class EndpointState:
-    config: EndpointConfig
-    client: httpx.AsyncClient
-    spend: DailySpend
-    runs: int = 0
-    last: ProbeResult | None = None
-    task: asyncio.Task[Any] | None = None
-    not_before: float = 0.0  # monotonic time before which the server asked not to be probed
-    history: History = field(default_factory=lambda: History(0))
-    listed: ListedModels = field(default_factory=ListedModels)  # the server's model list
-
-    @property
-    def labels(self) -> tuple[str, str, str]:
-        return self.config.identity()[0]
-
-    def skip_reason(self) -> str | None:
-        if self.spend.exhausted():
-            return "budget"
-        if time.monotonic() < self.not_before:
-            return "retry_after"
-        return None
-
-
-@dataclass
-class SamplerState:
-    sampler: Sampler
-    interval: float
-    busy: asyncio.Future[Any] | None = None  # the call in its worker thread
-
-
 class Runtime:
     def __init__(self, settings: Settings, load: Loader | None = None, *,
                  registry: CollectorRegistry | None = None,
-                 samplers: SamplerContext | None = None) -> None:
+                 samplers: SamplerContext | None = None, lifecycle: bool = False) -> None:
         self.settings = settings
         self._load = load  # None: nothing to reload from
         self._context = samplers or SamplerContext()
@@ -87,11 +53,16 @@ class Runtime:
         self.samplers: dict[str, SamplerState] = {}
         self.ready = False
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llmmon-sampler")
+        # Reloads read files in a thread of their own, one at a time: a client can ask for
+        # one, and asyncio's default executor is where the probes resolve names.
+        self._reload_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmmon-reload")
+        self._reloading = asyncio.Lock()
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.web: WebSecurity = load_web_config(settings.web_config_file)
         self.exporter = Exporter(Daemon(
             self.metrics, web=lambda: self.web, ready=lambda: self.ready, reload=self.reload,
+            lifecycle=lifecycle,
             page=lambda: landing_page(((s.config, s.last) for s in self.endpoints.values()),
                                       self.samplers),
             probes=self.probe_history,
@@ -135,6 +106,7 @@ class Runtime:
         if closing:
             await asyncio.wait(closing, timeout=SHUTDOWN_GRACE)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._reload_pool.shutdown(wait=False, cancel_futures=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -148,26 +120,32 @@ class Runtime:
     # --- configuration -------------------------------------------------------------------
 
     async def reload(self) -> list[str]:
-        """Re-read the config; swap it in only when valid. Returns the problems, if any."""
+        """Re-read the config; swap it in only when valid. Returns the problems, if any (they
+        are logged). One reload at a time: SIGHUP and /-/reload wait for each other."""
         if self._load is None:
             return ["no configuration to reload from"]
-        try:
-            settings = await asyncio.to_thread(self._load)
-            web = await asyncio.to_thread(load_web_config, settings.web_config_file)
-        except ConfigError as exc:
-            self._set_reload_status(False)
-            for problem in exc.problems:
-                log.error("reload rejected, keeping the previous config: %s", problem)
-            return exc.problems
-        if settings.listen != self.settings.listen:
-            log.warning("listen address changes take effect at the next restart")
-        if self.web.ssl_context is not None or web.ssl_context is not None:
-            log.warning("TLS settings change at the next restart; basic auth changes now")
-        self.web = web
-        self._apply(settings)
-        self._set_reload_status(True)
-        log.info("configuration reloaded: %d endpoints", len(self.endpoints))
-        return []
+        async with self._reloading:
+            loop = asyncio.get_running_loop()
+            try:
+                settings = await loop.run_in_executor(self._reload_pool, self._load)
+                web = await loop.run_in_executor(self._reload_pool, load_web_config,
+                                                 settings.web_config_file)
+            except ConfigError as exc:
+                self._set_reload_status(False)
+                for problem in exc.problems:
+                    log.error("reload rejected, keeping the previous config: %s", problem)
+                return exc.problems
+            if settings.listen != self.settings.listen:
+                log.warning("listen address changes take effect at the next restart")
+            if self.web.config.tls_server_config != web.config.tls_server_config:
+                log.warning("tls_server_config changes take effect at the next restart (the "
+                            "certificate files are read again when they change); basic auth "
+                            "changes now")
+            self.web = web
+            self._apply(settings)
+            self._set_reload_status(True)
+            log.info("configuration reloaded: %d endpoints", len(self.endpoints))
+            return []
 
     def _set_reload_status(self, ok: bool) -> None:
         self.metrics.gauge(RELOAD_OK).set(1 if ok else 0)

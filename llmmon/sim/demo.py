@@ -72,7 +72,8 @@ def demo_adjuster(port: int) -> Callable[[Settings], Settings]:
     return adjust
 
 
-async def run_demo(settings: Settings, load: Callable[[], Settings]) -> int:
+async def run_demo(settings: Settings, load: Callable[[], Settings], lifecycle: bool = False
+                   ) -> int:
     """``llmmon run --demo``: the daemon with the simulator running in-process beside it;
     every config it loads, the first and each reload, gets the demo's additions."""
     simulator = Simulator()
@@ -81,7 +82,7 @@ async def run_demo(settings: Settings, load: Callable[[], Settings]) -> int:
     adjust = demo_adjuster(port)
     try:
         runtime = Runtime(adjust(settings), lambda: adjust(load()),
-                          samplers=SamplerContext(nvml=demo_gpus()))
+                          samplers=SamplerContext(nvml=demo_gpus()), lifecycle=lifecycle)
         return await runtime.run()
     finally:
         await simulator.close()
