@@ -185,6 +185,19 @@ def _healthcheck(path: Path | None) -> int:
     return EXIT_PROBE_FAILED
 
 
+def _raise_fd_limit() -> None:
+    """The soft limit on open files up to the hard one, as Go programs do at start: a crowd
+    of connections then meets the server's own cap, not EMFILE."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # kept as it was: the server still caps itself at half of it
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -198,6 +211,7 @@ def _setup_logging(level: str) -> None:
 
 def _run(settings: Settings, path: Path | None, demo: bool, lifecycle: bool) -> int:
     _setup_logging(settings.log_level)
+    _raise_fd_limit()
 
     def load() -> Settings:
         return load_settings(path)

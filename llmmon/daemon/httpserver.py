@@ -2,194 +2,225 @@
 
 Why not a framework: llmmon serves five fixed routes, must bound everything a client can
 make it hold (connections, header bytes, body bytes, time), and must not add a second event
-loop or thread pool beside the one its probes are timed on. This is about 150 lines of that.
+loop or thread pool beside the one its probes are timed on. The wire format is h11's (see
+``http11.py``); this module owns the listening sockets and the table of connections.
+
+What a crowd of slow or silent clients cannot do:
+
+- hold every slot: at ``max_connections`` a new connection takes the place of the one that
+  has waited longest for a request (idle keep-alive, silent, a head dripping in, a TLS
+  handshake that never starts), as those are the connections that cost the server nothing to
+  drop; only when every connection is busy inside a request is a new one refused;
+- hold more than ``max_per_peer`` connections from one address (half the cap by default, at
+  least 8): that address's longest-waiting connection makes room, or the new one is refused;
+- escape the count: TLS handshakes run inside the connection's own task, after it was
+  admitted, under the same request deadline (``asyncio.start_server(ssl=...)`` would
+  handshake before the server sees the connection);
+- run the process out of file descriptors unnoticed: an accept that fails for want of them
+  drops the longest-waiting connection and keeps accepting; warnings are at most one a minute
+  whatever a client does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import errno
+import resource
+import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger(__name__)
+from llmmon.daemon import http11
+from llmmon.daemon.http11 import (
+    MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    WRITE_TIMEOUT,
+    Connection,
+    Handler,
+    Request,
+    Response,
+    text,
+    warn,
+)
 
-MAX_HEAD_BYTES = 16 << 10
-MAX_BODY_BYTES = 1 << 20
-HEAD_TIMEOUT = 10.0  # also the keep-alive idle limit
-WRITE_TIMEOUT = 30.0  # a client that stops reading is dropped after this
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes = b""
-    query: dict[str, str] = field(default_factory=dict)  # the first value of each parameter
+__all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "WRITE_TIMEOUT", "HTTPServer", "Handler",
+           "Request", "Response", "text"]
 
 
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    # When set, the body is streamed with chunked encoding and ``body`` is ignored.
-    stream: AsyncIterator[bytes] | None = None
-    # Applied to each streamed piece at the last moment before it is written.
-    before_write: Callable[[bytes], bytes] | None = None
+_ACCEPT_BATCH = 8  # accepts between two turns of the loop: a flood cannot starve the rest
+_OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+class _Conn:
+    """One admitted connection: its place in the table."""
 
+    __slots__ = ("peer", "sock", "started", "task")
 
-def text(status: int, message: str, **headers: str) -> Response:
-    return Response(status, message.encode(), {"Content-Type": "text/plain; charset=utf-8",
-                                               **headers})
-
-
-class _BadRequest(Exception):
-    pass
+    def __init__(self, sock: socket.socket, peer: str) -> None:
+        self.sock, self.peer, self.started = sock, peer, False
+        self.task: asyncio.Task[None] | None = None
 
 
 class HTTPServer:
-    def __init__(self, handler: Handler, *, max_connections: int = 64) -> None:
+    def __init__(self, handler: Handler, *, max_connections: int = 64,
+                 max_per_peer: int | None = None) -> None:
         self._handler = handler
-        self._max_connections = max_connections
-        self._connections: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        # Half the descriptors the process may open at most, so that the rest of it (probes,
+        # samplers, logs) keeps some: Go raises the soft limit at start; Python does not.
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self._max_connections = max_connections if soft == resource.RLIM_INFINITY \
+            else max(1, min(max_connections, soft // 2))
+        self._max_per_peer = max_per_peer or max(8, self._max_connections // 2)
+        self._conns: dict[_Conn, None] = {}
+        self._waiting: dict[_Conn, None] = {}  # waiting for a request, longest-waiting first
+        self._peers: dict[str, int] = {}
+        self._listeners: list[socket.socket] = []
+        self._acceptors: list[asyncio.Task[None]] = []
+        self._ssl: ssl.SSLContext | None = None
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None
                     ) -> int:
         """Listen; returns the bound port (useful with port 0)."""
-        self._server = await asyncio.start_server(
-            self._accept, host, port, ssl=ssl_context, limit=MAX_HEAD_BYTES,
-            ssl_handshake_timeout=HEAD_TIMEOUT if ssl_context else None,
-        )
-        return int(self._server.sockets[0].getsockname()[1])
+        self._ssl = ssl_context
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                self._listeners.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind(address)
+                except OSError as exc:  # worded as asyncio.start_server words it
+                    raise OSError(exc.errno, f"error while attempting to bind on address "
+                                  f"{address!r}: {(exc.strerror or '').lower()}") from None
+                sock.listen(socket.SOMAXCONN)
+                sock.setblocking(False)
+        except OSError:
+            await self.close()
+            raise
+        self._acceptors = [asyncio.create_task(self._accept(s)) for s in self._listeners]
+        return int(self._listeners[0].getsockname()[1])
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
+        for task in self._acceptors:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        await asyncio.gather(*self._acceptors, return_exceptions=True)
+        for sock in self._listeners:
+            sock.close()
+        tasks = [c.task for c in self._conns if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            if len(self._connections) > self._max_connections:
-                await _write(writer, text(503, "too many connections\n"), keep_alive=False)
-                return
-            await self._serve(reader, writer)
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass  # the client went away or stalled; nothing to answer
-        except asyncio.CancelledError:
-            pass  # the server is closing; end quietly (asyncio logs a cancelled handler)
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout(HEAD_TIMEOUT):
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    request = _parse_head(head)
-                    request.body = await _read_body(reader, request.headers)
-            except asyncio.IncompleteReadError as exc:
-                if exc.partial:
-                    raise
-                return  # a clean close between requests
-            except (_BadRequest, asyncio.LimitOverrunError, ValueError) as exc:
-                await _write(writer, text(400, f"bad request: {exc}\n"), keep_alive=False)
-                return
-            try:
-                response = await self._handler(request)
-            except Exception:
-                log.exception("handler failed for %s %s", request.method, request.path)
-                response = text(500, "internal error\n")
-            keep_alive = request.headers.get("connection", "").lower() != "close"
-            await _write(writer, response, keep_alive, head_only=request.method == "HEAD")
-            if not keep_alive:
-                return
+            for i in range(_ACCEPT_BATCH):
+                try:  # the first waits for a connection; the rest take what is already there
+                    sock, address = await loop.sock_accept(listener) if i == 0 \
+                        else listener.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    break
+                except OSError as exc:
+                    if exc.errno not in _OUT_OF_FDS:
+                        warn("accept", "accept failed: %s", exc)
+                        await asyncio.sleep(0.1)  # and keep listening
+                    else:
+                        warn("fds", "cannot accept a connection (%s); closing the "
+                                   "longest-waiting ones to make room", exc.strerror)
+                        if not self._drop(None):  # its descriptor is free in a turn or two
+                            await asyncio.sleep(0.1)  # all busy: try again soon, not spin
+                    break
+                self._admit(sock, address)
+            await asyncio.sleep(0)
+
+    def _admit(self, sock: socket.socket, address: object) -> None:
+        peer = str(address[0]) if isinstance(address, tuple) else ""
+        if self._peers.get(peer, 0) >= self._max_per_peer and not self._drop(peer):
+            self._refuse(sock, f"{peer} holds {self._max_per_peer} busy connections")
+            return
+        if len(self._conns) >= self._max_connections and not self._drop(None):
+            self._refuse(sock, f"all {self._max_connections} connections are busy")
+            return
+        conn = _Conn(sock, peer)
+        self._conns[conn] = None
+        self._waiting[conn] = None
+        self._peers[peer] = self._peers.get(peer, 0) + 1
+        conn.task = asyncio.create_task(self._serve(conn))
+        conn.task.add_done_callback(lambda _: None if conn.started else sock.close())
+
+    def _drop(self, peer: str | None) -> bool:
+        """Close the connection (of ``peer``, or any) that has waited longest for a request."""
+        for conn in self._waiting:
+            if peer is None or conn.peer == peer:
+                self._forget(conn)
+                if conn.task is not None:
+                    conn.task.cancel()
+                return True
+        return False
+
+    def _forget(self, conn: _Conn) -> None:
+        if self._conns.pop(conn, False) is None:
+            self._waiting.pop(conn, None)
+            if (left := self._peers[conn.peer] - 1) > 0:
+                self._peers[conn.peer] = left
+            else:
+                del self._peers[conn.peer]
+
+    def _refuse(self, sock: socket.socket, why: str) -> None:
+        warn("full", "refusing connections: %s", why)
+        if self._ssl is None:
+            with contextlib.suppress(OSError):
+                sock.setblocking(False)
+                sock.send(_BUSY)
+        sock.close()
+
+    def _set_waiting(self, conn: _Conn, waiting: bool) -> None:
+        if conn in self._conns:
+            self._waiting.pop(conn, None)
+            if waiting:
+                self._waiting[conn] = None  # now the one that has waited least
+
+    async def _serve(self, conn: _Conn) -> None:
+        conn.started = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + http11.HEAD_TIMEOUT
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES, loop=loop)
+            protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+            async with asyncio.timeout_at(deadline):
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, conn.sock, ssl=self._ssl,
+                    ssl_handshake_timeout=http11.HEAD_TIMEOUT if self._ssl else None)
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            http = Connection(reader, writer, self._handler,
+                              lambda waiting: self._set_waiting(conn, waiting))
+            await http.serve(deadline)
+        except (OSError, TimeoutError, asyncio.CancelledError):
+            pass  # gone, stalled, dropped to make room or the server is closing: nothing to say
+        except Exception:
+            warn("response", "a response failed midway", exc_info=True)
+        finally:
+            self._forget(conn)
+            if writer is None:
+                conn.sock.close()  # no transport took it (one that did has closed it)
+            else:
+                await _close(writer)
 
 
-def _parse_head(head: bytes) -> Request:
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close gracefully when what is left to send goes out within a second, else abort: a
+    client that stopped reading must not keep the socket open."""
+    writer.close()
     try:
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        raise _BadRequest("malformed request line") from None
-    if not version.startswith("HTTP/1."):
-        raise _BadRequest("unsupported HTTP version")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise _BadRequest("malformed header")
-            headers[name.strip().lower()] = value.strip()
-    url = urlsplit(target)
-    try:
-        query = {k: v[0] for k, v in parse_qs(url.query, max_num_fields=20).items()}
-    except ValueError:
-        raise _BadRequest("too many query parameters") from None
-    return Request(method.upper(), url.path or "/", headers, query=query)
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    if "transfer-encoding" in headers:
-        raise _BadRequest("chunked request bodies are not supported")
-    length = int(headers.get("content-length", "0") or 0)
-    if length < 0 or length > MAX_BODY_BYTES:
-        raise _BadRequest("body too large")
-    return await reader.readexactly(length) if length else b""
-
-
-async def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool,
-                 head_only: bool = False) -> None:
-    headers = dict(response.headers)
-    headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-    if response.stream is None:
-        headers["Content-Length"] = str(len(response.body))
-    else:
-        headers["Transfer-Encoding"] = "chunked"
-    headers["Connection"] = "keep-alive" if keep_alive else "close"
-    try:
-        reason = HTTPStatus(response.status).phrase
-    except ValueError:
-        reason = ""
-    head = f"HTTP/1.1 {response.status} {reason}\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    writer.write(head.encode("latin-1"))
-    if response.stream is None:
-        if not head_only:
-            writer.write(response.body)
-        await _drain(writer)
-        return
-    finish = response.before_write
-    async for piece in response.stream:
-        if piece:
-            if finish is not None:
-                piece = finish(piece)
-            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            await _drain(writer)
-    writer.write(b"0\r\n\r\n")
-    await _drain(writer)
-
-
-async def _drain(writer: asyncio.StreamWriter) -> None:
-    async with asyncio.timeout(WRITE_TIMEOUT):
-        await writer.drain()
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
+    except (OSError, TimeoutError, asyncio.CancelledError):
+        writer.transport.abort()

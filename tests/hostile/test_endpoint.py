@@ -55,7 +55,7 @@ async def test_a_flood_ends_at_the_timeout_and_the_loop_keeps_its_turns(
     assert result.error == "timeout", (result.error, result.detail)
     assert result.e2e is not None
     assert 2.0 - 0.1 <= result.e2e <= 2.0 + 0.1
-    assert server.sent > 4 << 20  # it did flood
+    assert server.sent > 1 << 20  # it did flood (how much depends on how fast we parse)
     gaps.sort()
     assert gaps[int(len(gaps) * 0.99)] < 0.05  # p99 of the loop's turn-around
     assert gaps[-1] < 0.25
