@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 import yaml
 
 from llmmon.config import EndpointConfig, Prompt
@@ -303,6 +304,18 @@ async def start_sim(request: pytest.FixtureRequest
 async def sim(start_sim: Callable[..., Awaitable[SimServer]]) -> SimServer:
     """One started in-process simulator (settings from the `sim` marker)."""
     return await start_sim()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A server certificate for 127.0.0.1 and localhost, its key, and the CA that signed it."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path, ca_path = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    ca.cert_pem.write_to_path(str(ca_path))
+    return cert_path, key_path, ca_path
 
 
 # Real servers, shared by the whole session (after the helpers above, which they use).
