@@ -24,11 +24,11 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from yaml.scanner import ScannerError
 
 SECRET_FILE_LIMIT = 64 << 10  # an API key, a header value
-CONFIG_FILE_LIMIT = 1 << 20  # the config file, the web config file
+CONFIG_FILE_LIMIT = 4 << 20  # the config file, the web config file (prompts may be long)
 MAX_DEPTH = 64  # nesting levels of YAML and of a variable's JSON; a config needs a handful
 # What aliases (and merge keys, which use them) may add to a document, weighed as in _weight:
 # shared defaults across many endpoints are a few KiB; a 400-byte alias bomb is gigabytes.
-MAX_ALIAS_WEIGHT = 1 << 20
+MAX_ALIAS_WEIGHT = 16 << 20
 
 
 def _size(limit: int) -> str:
@@ -71,6 +71,8 @@ def check_regular(path: Path, limit: int) -> os.stat_result:
         st = os.stat(path)
     except OSError as exc:
         raise _os_problem(path, exc) from None
+    except ValueError:  # a NUL in the path
+        raise FileProblem(path, "is not a file path") from None
     _check(path, st, limit)
     return st
 

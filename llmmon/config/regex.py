@@ -25,10 +25,21 @@ def compile_regex(pattern: str, ignore_case: bool = False) -> Any:
     return re2.compile(pattern, options)
 
 
+def searchable(text: str) -> str:
+    """``text`` as RE2 can take it: a lone surrogate (from a server's answer, or a process's
+    command line with invalid UTF-8) would make it raise, so it becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def regex_search(pattern: str, text: str, ignore_case: bool = False) -> bool:
     """Whether ``pattern`` (RE2) is found in ``text``, in linear time. A ``$`` also matches
     before a final newline, as in Python's re, so ``^5$`` still accepts the answer "5\\n"."""
     regex = compile_regex(pattern, ignore_case)
+    text = searchable(text)
     return (regex.search(text) is not None
             or (text.endswith("\n") and regex.search(text[:-1]) is not None))
 

@@ -44,7 +44,7 @@ class ConfigError(Exception):
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML file: a regular file of at most 1 MiB, nested at most 64 deep,
+    """The mapping in a YAML file: a regular file of at most 4 MiB, nested at most 64 deep,
     without alias bombs (``files.py``). Every failure is a ``ConfigError`` naming the file;
     parse errors give the position, never the line's text."""
     try:

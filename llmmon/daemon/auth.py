@@ -64,6 +64,7 @@ def _yield_cpu() -> None:
 
 
 # The one thread every password check runs in, whichever web config (a reload makes a new one).
+MAX_PENDING = 8  # bcrypt checks queued at once (each ~50-100 ms at cost 10)
 _bcrypt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmmon-bcrypt",
                                   initializer=_yield_cpu)
 
@@ -153,6 +154,10 @@ class WebSecurity:
     async def _check(self, digest: bytes, password: bytes, hashed: bytes | None) -> bool:
         """One bcrypt in the bcrypt thread, shared by every request that asks the same."""
         pending = self._pending.get(digest)
+        if (pending is None or pending[0].cancelled()) and len(self._pending) >= MAX_PENDING:
+            # A queue of fresh guesses would hold each asker's connection for seconds and
+            # fill the server: beyond a few, a new guess is refused unchecked (not cached).
+            return False
         if pending is None or pending[0].cancelled():
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(_bcrypt_pool, _check, password, hashed or self._dummy)
@@ -218,6 +223,7 @@ def load_web_config(path: Path | None) -> WebSecurity:
             tls.client_ca_file = path.parent / tls.client_ca_file
     try:
         return WebSecurity(config)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError([f"{path}: tls_server_config: cannot load ({exc.strerror or exc})"]
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise ConfigError([f"{path}: tls_server_config: cannot load ({why})"]
                           ) from None

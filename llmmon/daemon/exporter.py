@@ -69,7 +69,9 @@ class Exporter:
         # 256 slots: a crowd of idle or silent-TLS connections is evicted oldest-first, and
         # a TLS handshake needs its slot long enough to finish (at 64 a fast-reconnecting
         # crowd starved 4 of 20 TLS scrapes); a held connection costs about 10 KB.
-        self._server = HTTPServer(self.handle, max_connections=256)
+        # Bodies: only /-/reload takes one, and an empty one; 1 MiB each on 256 connections
+        # would be a quarter of a GiB held for unauthenticated clients.
+        self._server = HTTPServer(self.handle, max_connections=256, max_body=4096)
         # Rendering runs in one thread of its own: it never occupies the event loop that
         # timestamps probes, and concurrent scrapes of the same format share one render.
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmmon-render")

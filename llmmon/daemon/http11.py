@@ -28,7 +28,7 @@ MAX_HEAD_BYTES = 16 << 10
 MAX_BODY_BYTES = 1 << 20
 HEAD_TIMEOUT = 10.0  # a whole request (and a new connection's TLS handshake), not per byte
 IDLE_TIMEOUT = 5.0  # a kept-alive connection's wait for its next request (uvicorn's default)
-WRITE_TIMEOUT = 30.0  # a client that stops reading is dropped after this
+WRITE_TIMEOUT = 10.0  # a client that stops reading is dropped after this
 _READ_SIZE = 64 << 10
 _FRAMING = {"content-length", "transfer-encoding", "connection"}  # this module's to set
 
@@ -87,9 +87,11 @@ class Connection:
     room), ``waiting(False)`` once a whole request is in."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 handler: Handler, waiting: Callable[[bool], None]) -> None:
+                 handler: Handler, waiting: Callable[[bool], None],
+                 max_body: int = MAX_BODY_BYTES) -> None:
         self._reader, self._writer, self._handler = reader, writer, handler
         self._waiting = waiting
+        self._max_body = max_body
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self._eof = False
         self._started = False  # a byte of the next request is in: the idle limit is over
@@ -118,6 +120,9 @@ class Connection:
             await self._write(response, head=request.method == "HEAD")
             if self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
                 return  # HTTP/1.0, "Connection: close", or an error: close after the response
+            # A turn for the loop between requests: thousands of pipelined requests arrive in
+            # one read, and answering them all at once would hold every probe and scrape.
+            await asyncio.sleep(0)
             self._h11.start_next_cycle()
             self._started = bool(self._h11.trailing_data[0])  # pipelined
             now = loop.time()
@@ -129,7 +134,7 @@ class Connection:
             event = await self._next_event(deadline, idle_until)
             if not isinstance(event, h11.Request):
                 return None  # ConnectionClosed
-            request = _request(event)
+            request = _request(event, self._max_body)
             body = bytearray()
             while True:
                 if self._h11.they_are_waiting_for_100_continue:
@@ -142,7 +147,7 @@ class Connection:
                 if not isinstance(part, h11.Data):
                     return None
                 body += part.data
-                if len(body) > MAX_BODY_BYTES:
+                if len(body) > self._max_body:
                     raise _Refused(413, "body too large")
         except h11.RemoteProtocolError as exc:
             raise _Refused(exc.error_status_hint, str(exc)) from None
@@ -200,7 +205,7 @@ class Connection:
             await self._writer.drain()
 
 
-def _request(event: h11.Request) -> Request:
+def _request(event: h11.Request, max_body: int) -> Request:
     if not event.http_version.startswith(b"1."):
         raise _Refused(505, "unsupported HTTP version")
     headers: dict[str, str] = {}
@@ -209,11 +214,11 @@ def _request(event: h11.Request) -> Request:
         headers[key] = f"{headers[key]}, {text_value}" if key in headers else text_value
     if "transfer-encoding" in headers and "content-length" in headers:
         raise _Refused(400, "both Transfer-Encoding and Content-Length")  # a smuggling attempt
-    if int(headers.get("content-length", "0")) > MAX_BODY_BYTES:  # h11 checked it is digits
+    if int(headers.get("content-length", "0")) > max_body:  # h11 checked it is digits
         raise _Refused(413, "body too large")
-    url = urlsplit(event.target.decode("ascii"))  # h11 checked it is printable ASCII
     try:
+        url = urlsplit(event.target.decode("ascii"))  # h11 checked it is printable ASCII
         query = {k: v[0] for k, v in parse_qs(url.query, max_num_fields=20).items()}
-    except ValueError:
-        raise _Refused(400, "too many query parameters") from None
+    except ValueError:  # http://[::1/ and the like, or too many parameters
+        raise _Refused(400, "malformed request target") from None
     return Request(event.method.decode("ascii"), url.path or "/", headers, query=query)

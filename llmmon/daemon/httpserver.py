@@ -65,8 +65,9 @@ class _Conn:
 
 class HTTPServer:
     def __init__(self, handler: Handler, *, max_connections: int = 64,
-                 max_per_peer: int | None = None) -> None:
+                 max_per_peer: int | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         self._handler = handler
+        self._max_body = max_body
         # Half the descriptors the process may open at most, so that the rest of it (probes,
         # samplers, logs) keeps some: Go raises the soft limit at start; Python does not.
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -201,7 +202,7 @@ class HTTPServer:
                     ssl_handshake_timeout=http11.HEAD_TIMEOUT if self._ssl else None)
             writer = asyncio.StreamWriter(transport, protocol, reader, loop)
             http = Connection(reader, writer, self._handler,
-                              lambda waiting: self._set_waiting(conn, waiting))
+                              lambda waiting: self._set_waiting(conn, waiting), self._max_body)
             await http.serve(deadline)
         except (OSError, TimeoutError, asyncio.CancelledError):
             pass  # gone, stalled, dropped to make room or the server is closing: nothing to say

@@ -130,11 +130,13 @@ class Runtime:
                 settings = await loop.run_in_executor(self._reload_pool, self._load)
                 web = await loop.run_in_executor(self._reload_pool, load_web_config,
                                                  settings.web_config_file)
-            except ConfigError as exc:
+            except Exception as exc:  # any failure while loading is a rejected config
+                problems = exc.problems if isinstance(exc, ConfigError) else [
+                    f"the configuration cannot be loaded ({type(exc).__name__})"]
                 self._set_reload_status(False)
-                for problem in exc.problems:
+                for problem in problems:
                     log.error("reload rejected, keeping the previous config: %s", problem)
-                return exc.problems
+                return problems
             if settings.listen != self.settings.listen:
                 log.warning("listen address changes take effect at the next restart")
             if self.web.config.tls_server_config != web.config.tls_server_config:

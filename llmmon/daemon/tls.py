@@ -15,6 +15,10 @@ import ssl
 import time
 from pathlib import Path
 
+from llmmon.config.files import check_regular
+
+CERT_FILE_LIMIT = 16 << 20  # a certificate chain or CA bundle
+
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 1.0  # seconds between looks at the files' stamps
@@ -48,6 +52,11 @@ class ServerTLS:
 
     def _build(self) -> ssl.SSLContext:
         cert_file, key_file, ca_file = self._files
+        # OpenSSL opens what it is given, on the loop (the SNI callback runs there): a FIFO
+        # or a device in place of a certificate must be refused before it is opened.
+        for path in self._files:
+            if path is not None:
+                check_regular(path, CERT_FILE_LIMIT)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = self._min_version
         context.load_cert_chain(cert_file, key_file)
@@ -61,7 +70,7 @@ class ServerTLS:
         for path in self._files:
             try:
                 st = os.stat(path) if path is not None else None
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a NUL in the path
                 st = None
             stamps.append((st.st_mtime_ns, st.st_size, st.st_ino) if st else None)
         return tuple(stamps)
@@ -78,7 +87,7 @@ class ServerTLS:
         self._stamp = stamp  # a failure is logged once per change of the files
         try:
             fresh = self._build()
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError) as exc:
             log.warning("TLS certificate files changed but cannot be loaded (%s); the previous "
                         "certificate is kept", getattr(exc, "strerror", None) or exc)
             return

@@ -7,6 +7,9 @@ import re
 
 from llmmon.config import Expect, JSONExpect, regex_search
 
+# RE2 is linear in the text but also in the pattern's size: `a.{500}c` over 4 MiB of a hostile
+# answer took 19 s. A probe's answer is a few dozen tokens; a regex reads its first 64 KiB.
+MAX_REGEX_TEXT = 64 << 10
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
@@ -18,7 +21,8 @@ def passes(expect: Expect, text: str) -> bool:
         return False
     # RE2, linear in the text: a server's answer cannot stall the loop on a pattern such
     # as ^(a+)+$ (validated as RE2 when the config was loaded).
-    if expect.regex is not None and not regex_search(expect.regex, text, expect.ignore_case):
+    if expect.regex is not None and not regex_search(expect.regex, text[:MAX_REGEX_TEXT],
+                                                     expect.ignore_case):
         return False
     if expect.equals is not None and fold(text.strip()) != fold(expect.equals.strip()):
         return False

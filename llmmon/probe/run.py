@@ -132,8 +132,10 @@ def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> No
     elif isinstance(exc, OSError | UnicodeError) and result.status is None:
         # Raised before anything was sent: a key or header file that cannot be read now.
         result.error = "protocol"
-        result.detail = f"a configured secret cannot be read ({exc}): the request was not " \
-                        "sent"
+        # A file's problem names the file and the reason, never its content; an encoding
+        # error would quote a character of the key, so only its kind is said.
+        why = str(exc) if isinstance(exc, OSError) else type(exc).__name__
+        result.detail = f"a configured secret cannot be read ({why}): the request was not sent"
     else:  # a response llmmon cannot digest (or a bug): still a failed probe, not a crash
         log.debug("probe %s: %s", endpoint.name, type(exc).__name__, exc_info=True)
         result.error = "protocol"

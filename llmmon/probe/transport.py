@@ -67,7 +67,9 @@ class StampingTransport(httpx.AsyncBaseTransport):
         self.pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context, max_connections=connections,
             max_keepalive_connections=connections, retries=0,
-            keepalive_expiry=5.0,  # httpx's default, which probes always had
+            # Under the 5 s after which uvicorn (vLLM, llama-cpp-python, LiteLLM) closes an idle
+            # connection: reusing one as the server closes it fails the probe for nothing.
+            keepalive_expiry=4.0,
             # Nagle plus delayed ACKs would add milliseconds to small requests.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             network_backend=StampingBackend(),

@@ -15,6 +15,7 @@ import psutil
 from pydantic import Field, field_validator, model_validator
 
 from llmmon.config import Name, Regex, SamplerConfig, StrictModel, compile_regex, unique_names
+from llmmon.config.regex import searchable
 from llmmon.metrics.family import Family, Reading
 from llmmon.samplers.gpu_usage import GPUUsageByPid
 
@@ -138,7 +139,7 @@ def matches(target: ProcessTarget, regex: _Searcher | None, cmdline: str,
     """Whether a process with this command line and name is ``target`` (``regex`` is its
     compiled ``cmdline_regex``); pid-file targets never match here."""
     return ((target.cmdline is not None and target.cmdline in cmdline)
-            or (regex is not None and regex.search(cmdline) is not None)
+            or (regex is not None and regex.search(searchable(cmdline)) is not None)
             or (target.process_name is not None and name == target.process_name))
 
 

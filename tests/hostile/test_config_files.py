@@ -193,8 +193,8 @@ def _laughs() -> str:
 
 
 BAD_YAML = {
-    "merge bomb": (_merge_bomb(), "aliases expand to more than 1 MiB"),
-    "billion laughs": (_laughs(), "aliases expand to more than 1 MiB"),
+    "merge bomb": (_merge_bomb(), "aliases expand to more than 16 MiB"),
+    "billion laughs": (_laughs(), "aliases expand to more than 16 MiB"),
     "alias cycle": ("a: &a [1, *a]\n", "an alias refers to a value that contains it"),
     "3000 deep, flow": ("a: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper than 64"),
     "3000 deep, flow mapping": ("a: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",
@@ -237,7 +237,7 @@ def test_hostile_yaml_is_a_config_error_at_once(tmp_path: Path, case: str) -> No
     assert int(grown_kib) < 64 << 10
 
 
-@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "directory", "2 MB"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "directory", "5 MB"])
 def test_a_config_file_that_is_not_a_small_regular_file_is_refused(tmp_path: Path,
                                                                    special: str) -> None:
     """check-config on a FIFO hung, on /dev/zero read until MemoryError: now exit 2 and
@@ -247,14 +247,14 @@ def test_a_config_file_that_is_not_a_small_regular_file_is_refused(tmp_path: Pat
         os.mkfifo(path)
     elif special == "directory":
         path.mkdir()
-    elif special == "2 MB":
-        path.write_text("# " + "x" * (2 << 20) + "\n")
+    elif special == "5 MB":
+        path.write_text("# " + "x" * (5 << 20) + "\n")
     else:
         path = Path(special)
     done = check_config(path)
     assert done.returncode == 2
     reason = {"fifo": "is not a regular file", "/dev/zero": "is not a regular file",
-              "directory": "is a directory", "2 MB": "is larger than 1 MiB"}[special]
+              "directory": "is a directory", "5 MB": "is larger than 4 MiB"}[special]
     assert f"  {path}: {reason}\n" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -414,7 +414,7 @@ def test_hostile_reloads_are_rejected_and_the_daemon_goes_on(tmp_path: Path,
     the daemon answers, and a good config is taken again afterwards."""
     config = tmp_path / "config.yaml"
     good = config.read_text()
-    cases = [(_merge_bomb(), "aliases expand to more than 1 MiB"),
+    cases = [(_merge_bomb(), "aliases expand to more than 16 MiB"),
              ("a: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper than 64 levels"),
              (None, f"{config}: is not a regular file"),
              (good.replace("endpoints:", f"{PASTED}: 1\nendpoints:"), "sk-pro…: unknown key")]

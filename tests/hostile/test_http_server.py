@@ -296,6 +296,7 @@ MALFORMED = {
                       b"zz\r\n",
     "head over 16 KiB": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX: " + b"a" * (17 << 10),
     "body over 1 MiB": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+    "malformed target": b"GET http://[::1/ HTTP/1.1\r\nHost: x\r\n\r\n",
     "too many parameters": b"GET /echo?" + b"&".join(b"a%d=1" % i for i in range(30))
                            + b" HTTP/1.1\r\nHost: x\r\n\r\n",
 }
