@@ -11,6 +11,7 @@ connection each, 1 s timeout), then reads the healthy endpoint's probes from /pr
   idle       N connections opened and left silent
   slowloris  N connections dripping a header byte every 0.5 s
   tls        TLS on; N connections that never send a ClientHello
+  pipeline   2 connections each writing 2,000 pipelined requests at a time, and reading
   reload     8 threads POSTing /-/reload as fast as they can
   bcrypt     basic auth on; 16 threads sending a wrong password
 
@@ -162,11 +163,25 @@ def hammer(run: Run, threads: int, stop: threading.Event, call: Callable[[], Any
         worker.join(5)
 
 
+def pipelined(port: int, count: int = 2000) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        received = 0
+        while received < count:
+            data = sock.recv(1 << 16)
+            if not data:
+                return
+            received += data.count(b"HTTP/1.1 ")
+
+
 def attack_thread(run: Run, connections: int, stop: threading.Event) -> threading.Thread | None:
     target: Callable[[], None] | None = None
     if run.attack in ("idle", "slowloris", "tls"):
         def target() -> None:
             hold(run, connections, stop, drip=run.attack == "slowloris")
+    elif run.attack == "pipeline":
+        def target() -> None:
+            hammer(run, 2, stop, lambda: pipelined(run.port))
     elif run.attack == "reload":
         def target() -> None:
             hammer(run, 8, stop, lambda: httpx.post(run.url + "/-/reload", timeout=2))
@@ -234,7 +249,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=500)
-    parser.add_argument("--only", default="clean,flood,idle,slowloris,tls,reload,bcrypt")
+    parser.add_argument("--only",
+                        default="clean,flood,idle,slowloris,tls,pipeline,reload,bcrypt")
     args = parser.parse_args()
     print(f"# {args.seconds:g} s per attack, {args.connections} connections, "
           f"{os.cpu_count()} CPUs")
