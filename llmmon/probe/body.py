@@ -34,12 +34,13 @@ class Pacer:
             self._last = time.monotonic()
 
 
-async def chunks(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
+async def chunks(response: httpx.Response, max_bytes: int, pacer: Pacer | None = None
+                 ) -> AsyncIterator[bytes]:
     """The body as it arrives, decompressed if the server compressed it despite our asking
     for identity, and never more than ``max_bytes`` of decoded bytes: a gzip bomb stops at
     the cap without being inflated."""
     inflate = decompressor(response.headers.get("content-encoding", ""))
-    total, pacer = 0, Pacer()
+    total, pacer = 0, pacer or Pacer()  # one pacer with a caller that parses as it reads
     async for raw in response.aiter_raw():
         data = inflate(raw, max_bytes - total + 1) if inflate else raw
         total += len(data)

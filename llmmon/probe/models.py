@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -62,15 +63,16 @@ class ListedModels:
         self._fetched = -LIST_TTL
 
     async def get(self, client: httpx.AsyncClient, endpoint: EndpointConfig,
-                  headers: dict[str, str], seconds: float) -> list[str] | None:
-        """The names, asked again when stale if ``seconds`` (at most) are left for it."""
+                  headers: Callable[[], dict[str, str]], seconds: float) -> list[str] | None:
+        """The names, asked again when stale if ``seconds`` (at most) are left for it;
+        ``headers`` are only built then."""
         if endpoint.provider_name != "openai":
             return None
         if time.monotonic() - self._fetched >= LIST_TTL and seconds > 0.05:
             self._fetched = time.monotonic()
             try:
                 async with asyncio.timeout(min(LIST_TIMEOUT, seconds)):
-                    self.names = await list_models(client, endpoint, headers)
+                    self.names = await list_models(client, endpoint, headers())
             except TimeoutError:
                 self.names = None
         return self.names

@@ -86,10 +86,12 @@ async def run_probe(
         log.debug("probe %s: judging: %s", endpoint.name, type(exc).__name__, exc_info=True)
         result.error = result.error or "protocol"
         result.detail = f"the answer could not be judged ({type(exc).__name__})"
-    if result.detail:
-        result.detail = redact(result.detail, endpoint.secrets())
-    if result.hint:  # llmmon's words, and model names: only the configured secrets masked
-        result.hint = redact(result.hint, endpoint.secrets(), patterns=False)
+    if result.detail or result.hint:
+        secrets = endpoint.secrets()  # read once: it may read key files
+        if result.detail:
+            result.detail = redact(result.detail, secrets)
+        if result.hint:  # llmmon's words, and model names: only the configured secrets masked
+            result.hint = redact(result.hint, secrets, patterns=False)
     return result
 
 
@@ -172,10 +174,12 @@ async def _check_listed(client: httpx.AsyncClient, endpoint: EndpointConfig,
                         result: ProbeResult, listed: ListedModels, left: float) -> None:
     """A server that lists its models but none that matches serves another model, whatever
     name its responses echo back."""
-    try:
+    def headers() -> dict[str, str]:  # the probe's own, built only when the list is asked
         spec = get_provider(endpoint).request(endpoint, endpoint.prompts[0], endpoint.api_key())
-        names = await listed.get(client, endpoint, {**endpoint.extra_headers(), **spec.headers},
-                                 left)
+        return {**endpoint.extra_headers(), **spec.headers}
+
+    try:
+        names = await listed.get(client, endpoint, headers, left)
     except Exception:  # the list is a second opinion: without it, the verdict stands
         return
     if names and not any(model_matches(endpoint.model, n, endpoint.served_model) for n in names):
@@ -254,7 +258,7 @@ async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result:
     timing = StreamTiming(sent)
     result.sent_ns = sent
     pacer = Pacer()
-    async for chunk in chunks(response, max_bytes):
+    async for chunk in chunks(response, max_bytes, pacer):
         # before any parsing: the kernel's receive stamp where there is one, else now
         at = stamped.last_rx_ns if stamped and stamped.last_rx_ns else time.monotonic_ns()
         # Parsed a slice at a time, the loop getting its turns in between: a read can hold
