@@ -36,12 +36,12 @@ def test_demo_serves_live_metrics_and_stops_on_sigterm(start_daemon: Callable[..
     """`run --demo` serves build info, host memory and TTFT observations, then exits 0 fast."""
     daemon = start_daemon("--demo")
     # all within 30 s of start (the first runs are spread over the first 2 s)
-    wait_metric(daemon, "llmmon_probe_time_to_first_token_seconds_count", endpoint="demo")
+    wait_metric(daemon, "llmmon_probe_time_to_first_token_seconds_count", llm_endpoint="demo")
     wait_metric(daemon, "llmmon_host_memory_total_bytes")
     text = daemon.metrics()
     assert sample(text, "llmmon_build_info") == 1
-    assert sample(text, "llmmon_probe_success", endpoint="demo") == 1
-    assert sample(text, "llmmon_probe_errors_total", endpoint="demo", reason="timeout") == 0
+    assert sample(text, "llmmon_probe_success", llm_endpoint="demo") == 1
+    assert sample(text, "llmmon_probe_errors_total", llm_endpoint="demo", reason="timeout") == 0
     assert sample(text, "llmmon_sampler_success", sampler="host") == 1
     assert sample(text, "llmmon_config_last_reload_successful") == 1
     started = time.monotonic()
@@ -56,7 +56,7 @@ def test_exposition_passes_promtool(start_daemon: Callable[..., Daemon]) -> None
     assert promtool, "promtool is required: scripts/test installs it (Debian package prometheus)"
     daemon = start_daemon("--demo")
     # every kind of family present: probes, the load probe, (scripted) GPUs, a process
-    wait_metric(daemon, "llmmon_load_last_run_timestamp_seconds", endpoint="demo")
+    wait_metric(daemon, "llmmon_load_last_run_timestamp_seconds", llm_endpoint="demo")
     wait_metric(daemon, "llmmon_gpu_up", gpu="0")
     wait_metric(daemon, "llmmon_target_process_up", target="demo-server")
     checked = subprocess.run([promtool, "check", "metrics"], input=daemon.metrics(),
@@ -104,7 +104,7 @@ def test_reload_keeps_old_config_on_error_and_swaps_on_success(
     """SIGHUP with a bad file keeps the old endpoints; POST /-/reload swaps in a good one."""
     path = write_config({"endpoints": [_endpoint("first", simulator_process)]})
     daemon = start_daemon("-c", str(path), "--web.enable-lifecycle")
-    wait_metric(daemon, "llmmon_probe_success", endpoint="first")
+    wait_metric(daemon, "llmmon_probe_success", llm_endpoint="first")
 
     path.write_text(yaml.safe_dump({"endpoints": [_endpoint("first", simulator_process,
                                                             interval="banana")]}))
@@ -112,9 +112,9 @@ def test_reload_keeps_old_config_on_error_and_swaps_on_success(
     wait_for(lambda: sample(daemon.metrics(), "llmmon_config_last_reload_successful") == 0, 10,
              "the failed reload to be reported")
     assert "endpoints[0] (first).interval" in daemon.log()
-    before = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="first",
+    before = sample(daemon.metrics(), "llmmon_probe_requests_total", llm_endpoint="first",
                     outcome="success") or 0
-    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="first",
+    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", llm_endpoint="first",
                              outcome="success") or 0) > before, 10, "the old config to go on")
     bad = httpx.post(daemon.url + "/-/reload", timeout=10)
     assert bad.status_code == 500
@@ -126,8 +126,8 @@ def test_reload_keeps_old_config_on_error_and_swaps_on_success(
     good = httpx.post(daemon.url + "/-/reload", timeout=10)
     assert good.status_code == 200, good.text
     assert sample(daemon.metrics(), "llmmon_config_last_reload_successful") == 1
-    wait_metric(daemon, "llmmon_probe_success", endpoint="second")
-    assert 'endpoint="first"' not in daemon.metrics()
+    wait_metric(daemon, "llmmon_probe_success", llm_endpoint="second")
+    assert 'llm_endpoint="first"' not in daemon.metrics()
     assert daemon.stop() == 0
 
 
@@ -139,8 +139,8 @@ def test_failing_endpoint_is_counted_and_readiness_unaffected(
     simulator_process.configure(error_rate=1.0)
     path = write_config({"endpoints": [_endpoint("bad", simulator_process)]})
     daemon = start_daemon("-c", str(path))
-    wait_metric(daemon, "llmmon_probe_errors_total", endpoint="bad", reason="http_5xx")
-    assert sample(daemon.metrics(), "llmmon_probe_success", endpoint="bad") == 0
+    wait_metric(daemon, "llmmon_probe_errors_total", llm_endpoint="bad", reason="http_5xx")
+    assert sample(daemon.metrics(), "llmmon_probe_success", llm_endpoint="bad") == 0
     assert daemon.get("/readyz").status_code == 200
 
 
@@ -154,7 +154,7 @@ def test_secret_never_leaves_the_process(
     path = write_config(config)
     daemon = start_daemon("-c", str(path), "--web.enable-lifecycle",
                           env={"PLANTED_KEY": SECRET})
-    wait_metric(daemon, "llmmon_probe_success", endpoint="keyed")
+    wait_metric(daemon, "llmmon_probe_success", llm_endpoint="keyed")
     path.write_text(yaml.safe_dump({**config, "listen": SECRET}))
     reload = httpx.post(daemon.url + "/-/reload", timeout=10)
     assert reload.status_code == 500
@@ -217,21 +217,21 @@ def test_budget_and_retry_after_skip_probes(
                   url=f"http://127.0.0.1:{simulator_process.port}"),
     ]}
     daemon = start_daemon("-c", str(write_config(config)))
-    wait_metric(daemon, "llmmon_probe_requests_total", endpoint="limited", outcome="rate_limited")
+    wait_metric(daemon, "llmmon_probe_requests_total", llm_endpoint="limited", outcome="rate_limited")
     simulator_process.configure(fault="")
-    wait_metric(daemon, "llmmon_probe_skipped_total", endpoint="limited", reason="retry_after")
+    wait_metric(daemon, "llmmon_probe_skipped_total", llm_endpoint="limited", reason="retry_after")
     text = daemon.metrics()
-    assert sample(text, "llmmon_probe_requests_total", endpoint="limited",
+    assert sample(text, "llmmon_probe_requests_total", llm_endpoint="limited",
                   outcome="rate_limited") == 1
-    assert sample(text, "llmmon_probe_retry_after_seconds", endpoint="limited") == 7
+    assert sample(text, "llmmon_probe_retry_after_seconds", llm_endpoint="limited") == 7
     # "budgeted" may have met the 429 too; once a probe succeeds its tokens spend the budget
-    wait_metric(daemon, "llmmon_probe_skipped_total", endpoint="budgeted", reason="budget",
+    wait_metric(daemon, "llmmon_probe_skipped_total", llm_endpoint="budgeted", reason="budget",
                 timeout=15)
     text = daemon.metrics()
-    assert sample(text, "llmmon_probe_requests_total", endpoint="budgeted",
+    assert sample(text, "llmmon_probe_requests_total", llm_endpoint="budgeted",
                   outcome="success") == 1
-    assert (sample(text, "llmmon_probe_cost_usd_total", endpoint="budgeted") or 0) > 0
-    assert sample(text, "llmmon_probe_budget_daily_tokens", endpoint="budgeted") == 1
+    assert (sample(text, "llmmon_probe_cost_usd_total", llm_endpoint="budgeted") or 0) > 0
+    assert sample(text, "llmmon_probe_budget_daily_tokens", llm_endpoint="budgeted") == 1
 
 
 def test_answer_checks_are_counted_per_prompt(
@@ -244,13 +244,13 @@ def test_answer_checks_are_counted_per_prompt(
                {"name": "sum", "text": "What is 2 + 3?", "expect": {"number": 6}}]
     config = {"endpoints": [_endpoint("checked", simulator_process, prompts=prompts)]}
     daemon = start_daemon("-c", str(write_config(config)))
-    wait_metric(daemon, "llmmon_probe_checks_total", endpoint="checked", prompt="sum",
+    wait_metric(daemon, "llmmon_probe_checks_total", llm_endpoint="checked", prompt="sum",
                 result="fail")
-    wait_metric(daemon, "llmmon_probe_checks_total", endpoint="checked", prompt="capital",
+    wait_metric(daemon, "llmmon_probe_checks_total", llm_endpoint="checked", prompt="capital",
                 result="pass")
     text = daemon.metrics()
     assert sample(text, "llmmon_probe_checks_total", prompt="capital", result="fail") == 0
-    assert (sample(text, "llmmon_probe_errors_total", endpoint="checked",
+    assert (sample(text, "llmmon_probe_errors_total", llm_endpoint="checked",
                    reason="check_failed") or 0) >= 1
 
 
@@ -263,7 +263,7 @@ def test_probe_longer_than_its_interval_counts_skipped_runs(
     path = write_config({"endpoints": [_endpoint("slow", simulator_process, timeout="10s")]})
     daemon = start_daemon("-c", str(path))
     wait_metric(daemon, "llmmon_scheduler_missed_runs_total", task="probe:slow", timeout=15)
-    wait_metric(daemon, "llmmon_probe_success", endpoint="slow", timeout=15)
+    wait_metric(daemon, "llmmon_probe_success", llm_endpoint="slow", timeout=15)
     # a skipped tick is not a job error, and the slow probe itself still succeeds
     assert sample(daemon.metrics(), "llmmon_scheduler_job_errors_total", task="probe:slow") == 0
 
@@ -277,14 +277,14 @@ def test_reload_keeps_unchanged_endpoints_and_their_counters(
     config = {"endpoints": [_endpoint("keyed", simulator_process, api_key_env="RELOAD_KEY")]}
     path = write_config(config)
     daemon = start_daemon("-c", str(path), "--web.enable-lifecycle", env={"RELOAD_KEY": "k"})
-    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="keyed",
+    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_requests_total", llm_endpoint="keyed",
                              outcome="success") or 0) >= 2, 20, "two probes")
-    before = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="keyed",
+    before = sample(daemon.metrics(), "llmmon_probe_requests_total", llm_endpoint="keyed",
                     outcome="success") or 0
     assert httpx.post(daemon.url + "/-/reload", timeout=10).status_code == 200  # unchanged
     config["endpoints"][0]["interval"] = "2s"
     path.write_text(yaml.safe_dump(config))
     assert httpx.post(daemon.url + "/-/reload", timeout=10).status_code == 200  # new interval
-    after = sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="keyed",
+    after = sample(daemon.metrics(), "llmmon_probe_requests_total", llm_endpoint="keyed",
                    outcome="success") or 0
     assert after >= before >= 2

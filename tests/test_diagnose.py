@@ -202,13 +202,13 @@ def test_failed_probes_feed_no_latency_histogram() -> None:
     text = metrics.exposition(False).decode()
     for family in ("time_to_first_token_seconds", "inter_token_latency_seconds",
                    "e2e_latency_seconds", "time_per_output_token_seconds"):
-        assert sample(text, f"llmmon_probe_{family}_count", endpoint="e") == 0, family
-    assert sample(text, "llmmon_probe_success", endpoint="e") == 0
+        assert sample(text, f"llmmon_probe_{family}_count", llm_endpoint="e") == 0, family
+    assert sample(text, "llmmon_probe_success", llm_endpoint="e") == 0
     metrics.record_probe(labels, ProbeResult("e", "p", ttft=0.1, e2e=0.5, itl=[0.01, 0.02],
                                              output_tokens=3))
     text = metrics.exposition(False).decode()
-    assert sample(text, "llmmon_probe_time_to_first_token_seconds_count", endpoint="e") == 1
-    assert sample(text, "llmmon_probe_inter_token_latency_seconds_count", endpoint="e") == 2
+    assert sample(text, "llmmon_probe_time_to_first_token_seconds_count", llm_endpoint="e") == 1
+    assert sample(text, "llmmon_probe_inter_token_latency_seconds_count", llm_endpoint="e") == 2
 
 
 def test_outcome_changes_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -196,7 +196,7 @@ def test_key_echoed_by_the_server_goes_nowhere(
         "name": "echo", "provider": "openai", "model": "m", "interval": "1s",
         "url": f"http://127.0.0.1:{echo_server.port}/v1", "api_key_env": "ECHO_KEY"}]})
     daemon = start_daemon("-c", str(path), env={"ECHO_KEY": SECRET})
-    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_errors_total", endpoint="echo",
+    wait_for(lambda: (sample(daemon.metrics(), "llmmon_probe_errors_total", llm_endpoint="echo",
                              reason="http_4xx") or 0) >= 2, 20, "two rejected probes")
     seen = daemon.metrics() + daemon.get("/").text
     daemon.stop()

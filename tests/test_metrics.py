@@ -88,7 +88,7 @@ def test_removed_endpoint_leaves_no_series() -> None:
     metrics.record_probe(LABELS, ProbeResult("ep", "p", status=200, ttft=0.1, e2e=0.2,
                                              phases={"wait": 0.1}))
     metrics.remove_endpoint(LABELS, "host", [])
-    assert b'endpoint="ep"' not in generate_latest(registry)
+    assert b'llm_endpoint="ep"' not in generate_latest(registry)
 
 
 def test_sampler_snapshots_replace_each_other() -> None:
@@ -165,7 +165,7 @@ def test_cache_follows_changes() -> None:
     metrics.counter(families.PROBE_ERRORS).labels(*labels, "timeout").inc()
     second = metrics.exposition(False).decode()
     assert first != second.encode()
-    assert ('llmmon_probe_errors_total{endpoint="ep",provider="openai",model="m",'
+    assert ('llmmon_probe_errors_total{llm_endpoint="ep",provider="openai",model="m",'
             'reason="timeout"} 1.0') in second
 
 

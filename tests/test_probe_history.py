@@ -23,7 +23,7 @@ def _config(sim: SimProcess, **kw: object) -> dict[str, object]:
 
 
 def _requests(daemon: Daemon, outcome: str) -> float:
-    return sample(daemon.metrics(), "llmmon_probe_requests_total", endpoint="sim",
+    return sample(daemon.metrics(), "llmmon_probe_requests_total", llm_endpoint="sim",
                   outcome=outcome) or 0
 
 
@@ -38,8 +38,8 @@ def test_why_a_probe_failed_is_shown_everywhere_but_labels(
     simulator_process.configure(fault="empty")
     wait_for(lambda: _requests(daemon, "empty") >= 1, 30, "an empty probe")
     metrics = daemon.metrics()
-    assert sample(metrics, "llmmon_probe_success", endpoint="sim") == 0
-    assert sample(metrics, "llmmon_probe_http_status_code", endpoint="sim") == 200
+    assert sample(metrics, "llmmon_probe_success", llm_endpoint="sim") == 0
+    assert sample(metrics, "llmmon_probe_http_status_code", llm_endpoint="sim") == 200
 
     # A rejected key, echoed back by the server: the detail says so, masked.
     simulator_process.configure(fault="http_401")
@@ -94,10 +94,10 @@ def test_load_probe_failures_are_counted_by_reason(
     daemon = start_daemon("-c", str(path), env={"HISTORY_KEY": SECRET})
 
     def counted() -> bool:
-        return (sample(daemon.metrics(), "llmmon_load_errors_total", endpoint="sim",
+        return (sample(daemon.metrics(), "llmmon_load_errors_total", llm_endpoint="sim",
                        reason="http_5xx") or 0) >= 4
 
     wait_for(counted, 30, "the load probe's failures by reason")
     metrics = daemon.metrics()
-    assert sample(metrics, "llmmon_load_error_ratio", endpoint="sim") == 1
-    assert sample(metrics, "llmmon_load_errors_total", endpoint="sim", reason="timeout") == 0
+    assert sample(metrics, "llmmon_load_error_ratio", llm_endpoint="sim") == 1
+    assert sample(metrics, "llmmon_load_errors_total", llm_endpoint="sim", reason="timeout") == 0

@@ -21,7 +21,9 @@ from llmmon.config.secrets import ApiKey, require_env
 from llmmon.config.types import (
     Duration,
     EnvName,
+    GraceDuration,
     Name,
+    Ratio,
     ReadableFile,
     Regex,
     SecretFile,
@@ -122,6 +124,19 @@ class LoadConfig(StrictModel):
     timeout: Duration = 120.0  # for the whole burst
 
 
+class SLO(StrictModel):
+    """An endpoint's objectives: llmmon counts each probe good or bad against them
+    (``llmmon_probe_slo_events_total``) and the burn-rate alerts read those counts, so
+    endpoints can have different thresholds without rule changes."""
+
+    availability: Ratio = 0.995  # probes the server answers (a wrong answer still answered)
+    accuracy: Ratio = 0.95  # answers that pass their check, from the configured model
+    ttft: Duration = 2.0  # a successful probe's first token within this...
+    ttft_target: Ratio = 0.95  # ...for this share of probes
+    itl: Duration = 0.1  # a gap between streamed chunks within this...
+    itl_target: Ratio = 0.95  # ...for this share of gaps
+
+
 DEFAULT_PROMPT = Prompt(
     name="default", text="Count from 1 to 20, separated by commas. Reply with the numbers only."
 )
@@ -134,6 +149,8 @@ class Defaults(StrictModel):
     timeout: Duration = 20.0
     max_tokens: int = Field(default=64, ge=1, le=1_000_000)
     stream: bool = True
+    slo: SLO = Field(default_factory=SLO)
+    startup_grace: GraceDuration = 600.0
 
 
 class EndpointConfig(StrictModel):
@@ -161,6 +178,10 @@ class EndpointConfig(StrictModel):
     pricing: Pricing | None = None
     budget: Budget | None = None
     load: LoadConfig | None = None
+    slo: SLO = Field(default_factory=SLO)
+    # Failures before the endpoint's first answer, within this long after llmmon (or the
+    # endpoint) started, count as `starting`, not down: a model still loading its weights.
+    startup_grace: GraceDuration = 600.0
     _api_key: ApiKey | None = PrivateAttr(default=None)
     _header_keys: dict[str, ApiKey] = PrivateAttr(default_factory=dict)
 

@@ -5,6 +5,7 @@ no setting reported too."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -15,6 +16,32 @@ from llmmon.config.files import MAX_DEPTH, json_depth
 ENV_PREFIX = "LLMMON_"
 # Read by the CLI, not a setting: it names the file the settings come from.
 CONFIG_PATH_ENV = "LLMMON_CONFIG"
+
+
+# What Kubernetes injects into every container for each Service in the namespace (unless
+# the Pod sets enableServiceLinks: false): for a Service named `llmmon` (or `llmmon-web`),
+# LLMMON_SERVICE_HOST=10.0.0.1, LLMMON_SERVICE_PORT=9977, LLMMON_SERVICE_PORT_METRICS=9977,
+# LLMMON_PORT=tcp://10.0.0.1:9977, LLMMON_PORT_9977_TCP=tcp://..., LLMMON_PORT_9977_TCP_PROTO=
+# tcp, ..._PORT=9977, ..._ADDR=10.0.0.1. Recognised by name and value, so a typo of a real
+# setting is still reported.
+_SERVICE = r"LLMMON_(?:[A-Z0-9_]+_)?"
+_ADDRESS = r"[0-9a-fA-F.:]+"
+SERVICE_LINKS = (
+    (re.compile(_SERVICE + r"SERVICE_HOST"), re.compile(_ADDRESS)),
+    (re.compile(_SERVICE + r"SERVICE_PORT(?:_[A-Z0-9_]+)?"), re.compile(r"\d{1,5}")),
+    (re.compile(_SERVICE + r"PORT"), re.compile(r"(?:tcp|udp|sctp)://\[?" + _ADDRESS
+                                                + r"\]?:\d{1,5}")),
+    (re.compile(_SERVICE + r"PORT_\d{1,5}_(?:TCP|UDP|SCTP)"),
+     re.compile(r"(?:tcp|udp|sctp)://\[?" + _ADDRESS + r"\]?:\d{1,5}")),
+    (re.compile(_SERVICE + r"PORT_\d{1,5}_(?:TCP|UDP|SCTP)_PROTO"), re.compile(r"tcp|udp|sctp")),
+    (re.compile(_SERVICE + r"PORT_\d{1,5}_(?:TCP|UDP|SCTP)_PORT"), re.compile(r"\d{1,5}")),
+    (re.compile(_SERVICE + r"PORT_\d{1,5}_(?:TCP|UDP|SCTP)_ADDR"), re.compile(_ADDRESS)),
+)
+
+
+def is_service_link(name: str, value: str) -> bool:
+    """Whether ``name=value`` is one of Kubernetes' service-link variables."""
+    return any(n.fullmatch(name) and v.fullmatch(value) for n, v in SERVICE_LINKS)
 
 
 def endpoints_of(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -32,6 +59,8 @@ def unknown_variables(data: dict[str, Any], settings: Collection[str]) -> list[s
     problems = []
     for var in sorted(os.environ):
         if not var.startswith(ENV_PREFIX) or var == CONFIG_PATH_ENV or var in referenced:
+            continue
+        if is_service_link(var, os.environ[var]):
             continue
         key = var[len(ENV_PREFIX) :].split("__", 1)[0].lower()
         if key not in settings:

@@ -91,7 +91,7 @@ class SettingsData(StrictModel):
             return data  # reported once, under `defaults`
         data = dict(data)
         data["endpoints"] = [
-            {**defaults, **ep} if isinstance(ep, dict) else ep for ep in data["endpoints"]
+            _inherit(defaults, ep) if isinstance(ep, dict) else ep for ep in data["endpoints"]
         ]
         return data
 
@@ -122,6 +122,16 @@ class Settings(SettingsData, BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (which arrives as init kwargs).
         return (env_settings, init_settings)
+
+
+def _inherit(defaults: dict[str, Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+    """``endpoint`` over ``defaults``; a section both set (``slo``) merged key by key, so an
+    endpoint's ``slo: {ttft: 5s}`` keeps the default's other objectives."""
+    out = {**defaults, **endpoint}
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(endpoint.get(key), dict):
+            out[key] = {**value, **endpoint[key]}
+    return out
 
 
 # --- loading ---------------------------------------------------------------------------

@@ -140,6 +140,43 @@ Duration = Annotated[
 ]
 
 
+def parse_grace(value: object) -> float:
+    """A duration that may be zero (0 or "0s" turns the thing it bounds off)."""
+    if value in (0, "0", "0s") and not isinstance(value, bool):
+        return 0.0
+    return parse_duration(value)
+
+
+# A duration where 0 means "off" (a start-up grace).
+GraceDuration = Annotated[
+    float,
+    BeforeValidator(parse_grace),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+_RATIO_HELP = "must be a share such as 99.5% or 0.995, above 0 and below 1"
+
+
+def parse_ratio(value: object) -> float:
+    """An objective's target: "99.5%" or 0.995; strictly between 0 and 1, since 100% leaves
+    no error budget to burn and 0% needs no alert."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            ratio = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(_RATIO_HELP) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        ratio = float(value)
+    else:
+        raise ValueError(_RATIO_HELP)
+    if not (math.isfinite(ratio) and 0 < ratio < 1):
+        raise ValueError(_RATIO_HELP)
+    return ratio
+
+
+Ratio = Annotated[float, BeforeValidator(parse_ratio)]
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts."""
     host, sep, port = value.rpartition(":")

@@ -26,6 +26,7 @@ from llmmon.metrics.recorder import Metrics
 from llmmon.probe.cost import DailySpend
 from llmmon.probe.load import run_load
 from llmmon.probe.run import run_probe
+from llmmon.probe.slo import SLOState
 from llmmon.probe.transport import make_client
 from llmmon.samplers import SAMPLERS, sampler_families
 from llmmon.samplers.base import SamplerContext
@@ -155,28 +156,38 @@ class Runtime:
 
     def _apply(self, settings: Settings, first: bool = False) -> None:
         wanted = {e.name: e for e in settings.endpoints}
+        kept: dict[str, SLOState] = {}
         for name, state in list(self.endpoints.items()):
             new = wanted.get(name)
             if new is None or new.settings_key() != state.config.settings_key():
-                # Unchanged identity keeps the series: counters survive e.g. a new interval.
+                # Unchanged identity keeps the series: counters survive e.g. a new interval,
+                # and so does its grace (a reload is no restart of the model server).
                 same = new is not None and new.identity() == state.config.identity()
                 self._remove_endpoint(name, keep_series=same)
+                if same:
+                    kept[name] = state.slo
         for name, endpoint in wanted.items():
             if name not in self.endpoints:
-                self._add_endpoint(endpoint, settings.probe_history)
+                self._add_endpoint(endpoint, settings.probe_history, kept.get(name))
             self.endpoints[name].history.resize(settings.probe_history)
         for name in SAMPLERS:
             old = None if first else getattr(self.settings.samplers, name)
             self._apply_sampler(name, old, getattr(settings.samplers, name))
         self.settings = settings
 
-    def _add_endpoint(self, endpoint: EndpointConfig, history: int) -> None:
+    def _add_endpoint(self, endpoint: EndpointConfig, history: int,
+                      slo: SLOState | None = None) -> None:
+        now = time.monotonic()
+        if slo is None:
+            slo = SLOState(started=now, grace=endpoint.startup_grace)
+        slo.grace = endpoint.startup_grace
         state = EndpointState(endpoint, make_client(endpoint), DailySpend(endpoint.budget),
-                              history=History(history))
+                              history=History(history), slo=slo)
         self.endpoints[endpoint.name] = state
         labels, host = endpoint.identity()
         self.metrics.add_endpoint(labels, host,
                                   [p.name for p in endpoint.prompts if p.expect is not None])
+        self.metrics.set_slo(labels, endpoint.slo, slo, now, endpoint.interval)
         if endpoint.budget:
             self.metrics.set_budget(labels, endpoint.budget.daily_usd,
                                     endpoint.budget.daily_tokens)
@@ -232,6 +243,10 @@ class Runtime:
             state.last = result
             state.history.add(endpoint, prompt, result)
             self.metrics.record_probe(state.labels, result)
+            now = time.monotonic()
+            self.metrics.record_slo(state.labels, state.slo.record(result, endpoint.slo, now))
+            self.metrics.set_slo_state(state.labels, state.slo, now)
+            self._report_spend(state)
 
     async def _load_probe(self, state: EndpointState) -> None:
         load = state.config.load
@@ -245,6 +260,12 @@ class Runtime:
         state.spend.add(result.spent_usd, result.spent_tokens)
         if self.endpoints.get(state.config.name) is state:
             self.metrics.record_load(state.labels, result)
+            self._report_spend(state)
+
+    def _report_spend(self, state: EndpointState) -> None:
+        if state.config.budget is not None:
+            usd, tokens = state.spend.today()
+            self.metrics.set_spent(state.labels, usd, tokens)
 
     async def _sample(self, name: str) -> None:
         state = self.samplers[name]

@@ -14,6 +14,7 @@ from llmmon.daemon.history import History
 from llmmon.probe.cost import DailySpend
 from llmmon.probe.models import ListedModels
 from llmmon.probe.result import ProbeResult
+from llmmon.probe.slo import SLOState
 from llmmon.samplers.base import Sampler
 
 
@@ -28,6 +29,7 @@ class EndpointState:
     not_before: float = 0.0  # monotonic time before which the server asked not to be probed
     history: History = field(default_factory=lambda: History(0))
     listed: ListedModels = field(default_factory=ListedModels)  # the server's model list
+    slo: SLOState = field(default_factory=lambda: SLOState(time.monotonic(), 0.0))
 
     @property
     def labels(self) -> tuple[str, str, str]:

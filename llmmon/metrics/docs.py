@@ -114,6 +114,7 @@ RESULT_FIELDS = {
     "phases": "dns, connect, tls, send, wait seconds", "check_passed": "the answer check",
     "cost_usd": "from the configured prices, cached tokens at their own",
     "ratelimit_remaining": "the server's rate-limit headers",
+    "ratelimit_limit": "the rate limits those headers announce (requests, tokens per window)",
     "retry_after": "its Retry-After, seconds", "text": "the answer",
     "sent_ns": "CLOCK_MONOTONIC of the request's last byte",
 }

@@ -49,7 +49,7 @@ class _Child:
     __slots__ = ("_cache", "_prefix", "count", "counts", "sum", "value")
 
     def __init__(self, prefix: str, buckets: int) -> None:
-        self._prefix = prefix  # 'endpoint="a",provider="b"' (no braces)
+        self._prefix = prefix  # 'llm_endpoint="a",provider="b"' (no braces)
         self._cache: dict[bool, bytes] = {}
         self.value = 0.0
         self.counts = [0] * buckets  # per bucket, not cumulative; the last is +Inf

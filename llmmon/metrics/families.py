@@ -20,11 +20,14 @@ TOKENS_PER_SECOND_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 50
 # 1 is the normal case; more means a server or proxy coalesces tokens into one chunk.
 TOKENS_PER_CHUNK_BUCKETS = (1, 1.5, 2, 3, 4, 6, 8, 16, 32, 64)
 
-PROBE_LABELS = ("endpoint", "provider", "model")
+PROBE_LABELS = ("llm_endpoint", "provider", "model")
 HTTP_PHASES = ("dns", "connect", "tls", "send", "wait")
 SKIP_REASONS = ("budget", "retry_after")
 CHECK_RESULTS = ("pass", "fail")
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
+SLO_OBJECTIVES = ("availability", "ttft", "itl", "accuracy")
+SLO_RESULTS = ("good", "bad", "starting")  # `starting` only for availability
+SLO_THRESHOLDS = ("ttft", "itl")
 # `quantile` is reserved for summaries; the load probe's TTFT percentiles are plain gauges.
 LOAD_PERCENTILES = ("p50", "p99")
 
@@ -96,6 +99,35 @@ PROBE_RATELIMIT = _probe("llmmon_probe_ratelimit_remaining", "gauge",
                          ("kind",))
 PROBE_RETRY_AFTER = _probe("llmmon_probe_retry_after_seconds", "gauge",
                            "Retry-After of the last rate-limited probe (capped at an hour).")
+SLO_EVENTS = _probe("llmmon_probe_slo_events_total", "counter",
+                    "Probe events counted good or bad against the endpoint's own objective "
+                    "(availability: the server answered; ttft: per successful probe; itl: per "
+                    "token gap; accuracy: per checked answer). Failures before the endpoint's "
+                    "first answer, within its start-up grace, are availability `starting`.",
+                    ("objective", "result"))
+SLO_OBJECTIVE = _probe("llmmon_probe_slo_objective_ratio", "gauge",
+                       "The endpoint's configured objective: the share of events that must be "
+                       "good.", ("objective",))
+SLO_THRESHOLD = _probe("llmmon_probe_slo_threshold_seconds", "gauge",
+                       "The endpoint's configured latency threshold of a good event.",
+                       ("objective",))
+PROBE_INTERVAL = _probe("llmmon_probe_interval_seconds", "gauge",
+                        "The endpoint's configured probe interval: staleness and dashboard "
+                        "windows scale with it.")
+CONSECUTIVE_FAILURES = _probe("llmmon_probe_consecutive_failures", "gauge",
+                              "Probes in a row the server did not answer (0 after one it did; "
+                              "failures in the start-up grace not counted).")
+STARTING = _probe("llmmon_probe_starting", "gauge",
+                  "1 while the endpoint is in its start-up grace: no answer yet since llmmon "
+                  "(or the endpoint) started, and `startup_grace` not yet over.")
+BUDGET_SPENT_USD = _probe("llmmon_probe_budget_spent_usd", "gauge",
+                          "Spent by this endpoint's probes during the current UTC day (the "
+                          "budget's day), endpoints with a budget only.")
+BUDGET_SPENT_TOKENS = _probe("llmmon_probe_budget_spent_tokens", "gauge",
+                             "Tokens used by this endpoint's probes during the current UTC day, "
+                             "endpoints with a budget only.")
+PROBE_RATELIMIT_LIMIT = _probe("llmmon_probe_ratelimit_limit", "gauge",
+                               "Rate limit the server announced on the last probe.", ("kind",))
 BUDGET_USD = _probe("llmmon_probe_budget_daily_usd", "gauge", "Configured daily cost budget.")
 BUDGET_TOKENS = _probe("llmmon_probe_budget_daily_tokens", "gauge",
                        "Configured daily token budget.")
@@ -152,7 +184,9 @@ PROBE_FAMILIES: tuple[Family, ...] = (
     PROBE_PROMPT_TOKENS, PROBE_CACHED_TOKENS, PROBE_OUTPUT_TOKENS, PROBE_PHASE, PROBE_STATUS,
     PROBE_LAST_SUCCESS,
     PROBE_TTF_REASONING, PROBE_TTF_ANSWER, PROBE_CHECKS, PROBE_COST, PROBE_SKIPPED,
-    PROBE_RATELIMIT, PROBE_RETRY_AFTER, BUDGET_USD, BUDGET_TOKENS, LOAD_RPS, LOAD_TPS,
+    SLO_EVENTS, SLO_OBJECTIVE, SLO_THRESHOLD, PROBE_INTERVAL, CONSECUTIVE_FAILURES, STARTING,
+    PROBE_RATELIMIT, PROBE_RATELIMIT_LIMIT, PROBE_RETRY_AFTER, BUDGET_USD, BUDGET_TOKENS,
+    BUDGET_SPENT_USD, BUDGET_SPENT_TOKENS, LOAD_RPS, LOAD_TPS,
     LOAD_CONCURRENCY, LOAD_ERRORS, LOAD_ERROR_REASONS, LOAD_TTFT, LOAD_DURATION, LOAD_LAST,
     ENDPOINT_INFO,
 )

@@ -23,10 +23,13 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from llmmon import __version__
 from llmmon.metrics.exposition import FamiliesCollector, LiveFamily
 from llmmon.metrics.families import (
+    BUDGET_SPENT_TOKENS,
+    BUDGET_SPENT_USD,
     BUDGET_TOKENS,
     BUDGET_USD,
     BUILD_INFO,
     CHECK_RESULTS,
+    CONSECUTIVE_FAILURES,
     ENDPOINT_INFO,
     HTTP_PHASES,
     LIVE_FAMILIES,
@@ -47,6 +50,7 @@ from llmmon.metrics.families import (
     PROBE_E2E,
     PROBE_ERRORS,
     PROBE_FAMILIES,
+    PROBE_INTERVAL,
     PROBE_ITL,
     PROBE_LABELS,
     PROBE_LAST_SUCCESS,
@@ -54,6 +58,7 @@ from llmmon.metrics.families import (
     PROBE_PHASE,
     PROBE_PROMPT_TOKENS,
     PROBE_RATELIMIT,
+    PROBE_RATELIMIT_LIMIT,
     PROBE_REQUESTS,
     PROBE_RETRY_AFTER,
     PROBE_SKIPPED,
@@ -67,14 +72,23 @@ from llmmon.metrics.families import (
     PROBE_TTFT,
     RATELIMIT_KINDS,
     SKIP_REASONS,
+    SLO_EVENTS,
+    SLO_OBJECTIVE,
+    SLO_OBJECTIVES,
+    SLO_RESULTS,
+    SLO_THRESHOLD,
+    SLO_THRESHOLDS,
+    STARTING,
 )
 from llmmon.metrics.family import Family
 from llmmon.metrics.snapshots import SnapshotCollector
 from llmmon.probe.result import ERROR_REASONS
 
 if TYPE_CHECKING:
+    from llmmon.config.endpoints import SLO
     from llmmon.probe.load import LoadResult
     from llmmon.probe.result import ProbeResult
+    from llmmon.probe.slo import SLOEvents, SLOState
 
 
 class Metrics:
@@ -147,6 +161,33 @@ class Metrics:
                 except KeyError:
                     pass  # never created
 
+    def set_slo(self, labels: tuple[str, str, str], slo: SLO, state: SLOState, now: float,
+                interval: float) -> None:
+        """The endpoint's objectives and interval, and where its grace and run of failures
+        stand."""
+        self.gauge(PROBE_INTERVAL).labels(*labels).set(interval)
+        targets = {"availability": slo.availability, "accuracy": slo.accuracy,
+                   "ttft": slo.ttft_target, "itl": slo.itl_target}
+        for objective, target in targets.items():
+            self.gauge(SLO_OBJECTIVE).labels(*labels, objective).set(target)
+        for objective, seconds in (("ttft", slo.ttft), ("itl", slo.itl)):
+            self.gauge(SLO_THRESHOLD).labels(*labels, objective).set(seconds)
+        self.set_slo_state(labels, state, now)
+
+    def set_slo_state(self, labels: tuple[str, str, str], state: SLOState, now: float) -> None:
+        self.gauge(CONSECUTIVE_FAILURES).labels(*labels).set(state.consecutive_failures)
+        self.gauge(STARTING).labels(*labels).set(1 if state.starting(now) else 0)
+
+    def record_slo(self, labels: tuple[str, str, str], events: SLOEvents) -> None:
+        for (objective, result), n in events.items():
+            self.counter(SLO_EVENTS).labels(*labels, objective, result).inc(n)
+
+    def set_spent(self, labels: tuple[str, str, str], usd: float, tokens: int) -> None:
+        """Today's spend against the daily budget: the alert compares like with like (a
+        rolling 24 h against a budget that resets at UTC midnight would not)."""
+        self.gauge(BUDGET_SPENT_USD).labels(*labels).set(usd)
+        self.gauge(BUDGET_SPENT_TOKENS).labels(*labels).set(tokens)
+
     def set_budget(self, labels: tuple[str, str, str], usd: float | None, tokens: int | None
                    ) -> None:
         if usd is not None:
@@ -187,6 +228,8 @@ class Metrics:
             self.counter(PROBE_COST).labels(*labels).inc(result.cost_usd)
         for kind, remaining in result.ratelimit_remaining.items():
             self.gauge(PROBE_RATELIMIT).labels(*labels, kind).set(remaining)
+        for kind, limit in result.ratelimit_limit.items():
+            self.gauge(PROBE_RATELIMIT_LIMIT).labels(*labels, kind).set(limit)
         if result.retry_after is not None:
             self.gauge(PROBE_RETRY_AFTER).labels(*labels).set(result.retry_after)
         if result.prompt_tokens:
@@ -225,6 +268,13 @@ def _label_values(family: Family, prompts: list[str]) -> list[tuple[str, ...]]:
         return [(r,) for r in SKIP_REASONS]
     if family is PROBE_CHECKS:
         return [(p, r) for p in prompts for r in CHECK_RESULTS]
+    if family is SLO_EVENTS:  # `starting` is an availability result only
+        return [(o, r) for o in SLO_OBJECTIVES for r in SLO_RESULTS
+                if r != "starting" or o == "availability"]
+    if family is SLO_THRESHOLD:
+        return [(o,) for o in SLO_THRESHOLDS]
+    if family is SLO_OBJECTIVE:
+        return [(o,) for o in SLO_OBJECTIVES]
     fixed = {("reason",): ERROR_REASONS, ("phase",): HTTP_PHASES, ("kind",): RATELIMIT_KINDS,
              ("percentile",): LOAD_PERCENTILES, ("outcome",): ("success", *ERROR_REASONS)}
     if extra in fixed:

@@ -48,6 +48,11 @@ class DailySpend:
         self.usd += usd
         self.tokens += tokens
 
+    def today(self) -> tuple[float, int]:
+        """Dollars and tokens spent so far this UTC day."""
+        self._roll()
+        return self.usd, self.tokens
+
     def exhausted(self) -> bool:
         self._roll()
         if self.budget is None:

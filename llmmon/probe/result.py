@@ -47,6 +47,15 @@ RATELIMIT_HEADERS = {
     "anthropic-ratelimit-input-tokens-remaining": "input_tokens",
     "anthropic-ratelimit-output-tokens-remaining": "output_tokens",
 }
+# The limits themselves, so that headroom is remaining / limit whatever the plan.
+RATELIMIT_LIMIT_HEADERS = {
+    "x-ratelimit-limit-requests": "requests",
+    "x-ratelimit-limit-tokens": "tokens",
+    "anthropic-ratelimit-requests-limit": "requests",
+    "anthropic-ratelimit-tokens-limit": "tokens",
+    "anthropic-ratelimit-input-tokens-limit": "input_tokens",
+    "anthropic-ratelimit-output-tokens-limit": "output_tokens",
+}
 
 
 @dataclass
@@ -74,6 +83,7 @@ class ProbeResult:
     check_passed: bool | None = None  # None: the prompt has no expectation, or no answer came
     cost_usd: float = 0.0
     ratelimit_remaining: dict[str, float] = field(default_factory=dict)
+    ratelimit_limit: dict[str, float] = field(default_factory=dict)
     retry_after: float | None = None
     text: str = ""
     # Answer pieces not yet joined into ``text`` (``flush_text``): appending to a str that
@@ -194,6 +204,10 @@ def read_headers(result: ProbeResult, headers: httpx.Headers) -> None:
         value = _number(headers.get(name))
         if value is not None:
             result.ratelimit_remaining[kind] = value
+    for name, kind in RATELIMIT_LIMIT_HEADERS.items():
+        value = _number(headers.get(name))
+        if value is not None and value > 0:
+            result.ratelimit_limit[kind] = value
     result.retry_after = retry_after(headers.get("retry-after"))
 
 

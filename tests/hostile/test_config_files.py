@@ -444,7 +444,7 @@ def test_a_key_file_turned_into_a_fifo_does_not_stall_the_daemon(tmp_path: Path,
     os.mkfifo(key)
 
     def failed_for_the_key() -> bool:
-        return (sample(daemon.metrics(), "llmmon_probe_errors_total", endpoint="k",
+        return (sample(daemon.metrics(), "llmmon_probe_errors_total", llm_endpoint="k",
                        reason="protocol") or 0) >= 2
 
     wait_for(failed_for_the_key, 15, "probes to fail for the key")
