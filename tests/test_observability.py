@@ -186,9 +186,9 @@ def podmonitor_job(namespace: str, pod: str, port: int) -> dict[str, Any]:
     """A scrape job as the Prometheus Operator generates one from a PodMonitor: the target
     labels it adds (namespace, pod, container, endpoint = the port's name, job = namespace/
     name) would clash with any llmmon label of the same name."""
-    relabel = {"namespace": namespace, "pod": pod, "container": "llmmon", "endpoint": "metrics",
-               "job": f"{namespace}/llmmon"}
-    return {"job_name": f"podMonitor/{namespace}/llmmon/0", "scrape_interval": "1s",
+    relabel = {"namespace": namespace, "pod": pod, "container": "llmmon",
+               "endpoint": "llmmon-metrics", "job": f"{namespace}/llmmon-sidecar"}
+    return {"job_name": f"podMonitor/{namespace}/llmmon-sidecar/0", "scrape_interval": "1s",
             "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
             "relabel_configs": [{"target_label": k, "replacement": v} for k, v in relabel.items()]}
 
