@@ -217,7 +217,8 @@ def test_budget_and_retry_after_skip_probes(
                   url=f"http://127.0.0.1:{simulator_process.port}"),
     ]}
     daemon = start_daemon("-c", str(write_config(config)))
-    wait_metric(daemon, "llmmon_probe_requests_total", llm_endpoint="limited", outcome="rate_limited")
+    wait_metric(daemon, "llmmon_probe_requests_total", llm_endpoint="limited",
+                outcome="rate_limited")
     simulator_process.configure(fault="")
     wait_metric(daemon, "llmmon_probe_skipped_total", llm_endpoint="limited", reason="retry_after")
     text = daemon.metrics()

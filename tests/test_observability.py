@@ -121,6 +121,11 @@ def may_be_empty() -> dict[tuple[str, str, str], bool]:
         # on a healthy GPU, and here until the demo's one XID (its third GPU sample) has been
         # scraped after its counter's 0; waiting for it would add ~10 s to the test.
         ("llm-resources.json", "Critical XID events", "llmmon_gpu_xid_errors_total"): True,
+        # Reasoning models only: none of the stack's endpoints is one.
+        ("llm-endpoints.json", "Reasoning models: first thinking and first answer token",
+         "llmmon_probe_time_to_first_reasoning_token_seconds"): True,
+        ("llm-endpoints.json", "Reasoning models: first thinking and first answer token",
+         "llmmon_probe_time_to_first_answer_token_seconds"): True,
         # The container's CPU quota and memory limit are exported only when its cgroup sets
         # them; on a machine (or in a container) without limits the series do not exist.
         ("llm-resources.json", "Container CPU against its limit",
@@ -185,8 +190,9 @@ class Webhook:
 def podmonitor_job(namespace: str, pod: str, port: int) -> dict[str, Any]:
     """A scrape job as the Prometheus Operator generates one from a PodMonitor: the target
     labels it adds (namespace, pod, container, endpoint = the port's name, job = namespace/
-    name) would clash with any llmmon label of the same name."""
-    relabel = {"namespace": namespace, "pod": pod, "container": "llmmon",
+    name) would clash with any llmmon label of the same name; `node` is the shipped
+    PodMonitor's relabelling (both Pods here share one node)."""
+    relabel = {"namespace": namespace, "pod": pod, "container": "llmmon", "node": "node-1",
                "endpoint": "llmmon-metrics", "job": f"{namespace}/llmmon-sidecar"}
     return {"job_name": f"podMonitor/{namespace}/llmmon-sidecar/0", "scrape_interval": "1s",
             "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],

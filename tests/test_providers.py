@@ -78,6 +78,7 @@ async def test_retry_after_and_ratelimit_headers(sim: SimServer) -> None:
     """A 429's Retry-After and the rate-limit headers are read into the result."""
     ok = await probe(sim.url())
     assert ok.ratelimit_remaining == {"requests": 99.0, "tokens": 5000.0}
+    assert ok.ratelimit_limit == {"requests": 100.0, "tokens": 10000.0}
     sim.settings.fault = "http_429"
     limited = await probe(sim.url())
     assert limited.retry_after == 7.0

@@ -34,7 +34,7 @@ def demo_endpoint(port: int) -> EndpointConfig:
             {"name": "count", "text": "Count from 1 to 20, separated by commas."},
         ],
         "pricing": {"input_per_million": 0.15, "output_per_million": 0.60},
-        "budget": {"daily_usd": 5.0},
+        "budget": {"daily_usd": 5.0, "daily_tokens": 2_000_000},
         "load": {"concurrency": 4, "requests": 8, "every": "1m", "timeout": "30s"},
     })
 

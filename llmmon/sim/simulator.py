@@ -155,7 +155,8 @@ class Simulator:
         model = requested if s.echo_model or not s.model else s.model
         plan = _Plan(fmt, model, reasoning, tokens, max(1, len(prompt) // 4))
         headers = {"x-sim-received-ns": str(received),
-                   "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "5000"}
+                   "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "5000",
+                   "x-ratelimit-limit-requests": "100", "x-ratelimit-limit-tokens": "10000"}
         if stream:
             headers.update({"Content-Type": fmt.content_type, "Cache-Control": "no-cache"})
             return Response(200, headers=headers, stream=self._stream(plan),

@@ -1,6 +1,6 @@
-"""Writes slo-recording.test.yml and slo-alerts.test.yml: promtool tests of the SLO recording rules and the eight burn-rate
-alerts, from the SRE workbook's table below (not from the rules file, so a rule that drifts
-from the table fails them).
+"""Writes slo-recording.test.yml and slo-alerts.test.yml: promtool tests of the SLO recording
+rules and the eight burn-rate alerts, from the SRE workbook's table below (not from the rules
+file, so a rule that drifts from the table fails them).
 
     python deploy/prometheus/tests/build_slo_tests.py          # rewrite
     python deploy/prometheus/tests/build_slo_tests.py --check  # exit 1 if out of date
@@ -64,6 +64,10 @@ DESCRIPTION_TAIL = {
 OTHER = {"availability": "ttft", "ttft": "itl", "itl": "accuracy", "accuracy": "availability"}
 
 
+def allows(subject: str) -> str:
+    return "the objective allows" if "error budget" in subject else "allowed"
+
+
 def selector(name: str, **labels: str) -> str:
     inner = ",".join(f'{k}="{v}"' for k, v in {**TARGET, **labels}.items())
     return f"{name}{{{inner}}}"
@@ -102,8 +106,7 @@ def alert_test(name: str, objective: str, severity: str, branches: list[Any], su
                            "objective": objective},
             "exp_annotations": {
                 "summary": summary.format(e=f"b{i}-fires"),
-                "description": f"{subject} {above:.1f}x as fast as "
-                               f"{'the objective allows' if 'error budget' in subject else 'allowed'}"
+                "description": f"{subject} {above:.1f}x as fast as {allows(subject)}"
                                f" (over {span}){DESCRIPTION_TAIL.get(name, '.')}",
                 "runbook_url": RUNBOOKS + name.lower()}})
     return {"name": f"{name}: each branch fires just over its factor, never on one window, "
