@@ -4,6 +4,7 @@ and the label names the Prometheus Operator leaves alone."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -213,3 +214,30 @@ def test_daemon_counts_starting_then_down_and_objectives(
     assert sample(text, "llmmon_probe_consecutive_failures", llm_endpoint="down") == 0
     assert (sample(text, "llmmon_probe_slo_events_total", llm_endpoint="down", objective="ttft",
                    result="good") or 0) >= 1
+
+
+def test_a_reload_keeps_what_the_grace_knows(
+    start_daemon: Callable[..., Daemon], simulator_process: SimProcess,
+    write_config: Callable[..., Path],
+) -> None:
+    """An endpoint that has answered stays out of its grace across a reload that keeps its
+    identity (a new interval): its next failures are bad, not `starting`."""
+    endpoint = {"name": "e", "provider": "openai", "url": simulator_process.base, "model": "sim",
+                "interval": "1s", "timeout": "5s", "startup_grace": "1h"}
+    path = write_config({"endpoints": [endpoint]})
+    daemon = start_daemon("-c", str(path))
+
+    def count(result: str) -> float:
+        return sample(daemon.metrics(), "llmmon_probe_slo_events_total", llm_endpoint="e",
+                      objective="availability", result=result) or 0
+
+    wait_for(lambda: count("good") >= 1, 30, "an answer")
+    simulator_process.configure(error_rate=1.0)
+    write_config({"endpoints": [{**endpoint, "interval": "2s"}]})
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: sample(daemon.metrics(), "llmmon_probe_interval_seconds",
+                            llm_endpoint="e") == 2, 20, "the reload")
+    wait_for(lambda: count("bad") >= 2, 30, "failures after the reload")
+    assert count("starting") == 0
+    assert (sample(daemon.metrics(), "llmmon_probe_consecutive_failures", llm_endpoint="e")
+            or 0) >= 2
