@@ -222,7 +222,7 @@ def test_parallel_scrapes_and_a_slow_reader(start_daemon: Callable[..., Daemon],
     # resolves the probes' host names) start their threads on first use. Counted before
     # that, their start-up would be charged to the scrapes, so the count waits for a probe
     # and the samplers; there is no load probe here, whose burst would start more.
-    ran = [("llmmon_probe_success", {"endpoint": "sim"}),
+    ran = [("llmmon_probe_success", {"llm_endpoint": "sim"}),
            *(("llmmon_sampler_success", {"sampler": s}) for s in ("host", "gpu"))]
 
     def warmed_up() -> bool:
