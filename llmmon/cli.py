@@ -1,6 +1,7 @@
-"""``llmmon run | probe | check-config | healthcheck | version``.
+"""``llmmon run | probe | bench | compare | check-config | healthcheck | version``.
 
-Exit codes: 0 success; 1 a probe failed (``probe``); 2 bad configuration or usage.
+Exit codes: 0 success; 1 a probe failed (``probe``), every request failed (``bench``) or a
+threshold was breached (``compare``); 2 bad configuration or usage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ import yaml
 from pydantic import ValidationError
 
 from llmmon import __version__
+from llmmon.benchcli import (
+    add_bench_arguments,
+    add_compare_arguments,
+    bench_command,
+    compare_command,
+)
 from llmmon.config import ConfigError
 from llmmon.config.settings import (
     Settings,
@@ -50,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(path, args.offline)
     if args.command == "healthcheck":
         return _healthcheck(path)
+    if args.command in ("bench", "compare"):
+        return _bench(args, path)
     if args.command == "probe" and args.url:
         endpoint = adhoc_endpoint(args)
         if isinstance(endpoint, list):
@@ -102,11 +111,32 @@ def _parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="probe endpoints once and print the measurements")
     with_config(probe)
     add_probe_arguments(probe)
+    bench = sub.add_parser("bench", help="sweep an endpoint's load (concurrency or rate) and "
+                           "write JSON, CSV, Markdown and HTML reports")
+    with_config(bench)
+    add_bench_arguments(bench)
+    compare = sub.add_parser("compare", help="A/B endpoints on the same prompts, or two saved "
+                             "bench runs, with confidence intervals and --fail-on gates")
+    with_config(compare)
+    add_compare_arguments(compare)
     health = sub.add_parser("healthcheck", help="exit 0 if the local daemon's /healthz answers "
                             "(for a container HEALTHCHECK; needs no curl)")
     with_config(health)
     sub.add_parser("version", help="print the version")
     return parser
+
+
+def _bench(args: argparse.Namespace, path: Path | None) -> int:
+    """bench and compare: from a config, ad hoc (--url), or (compare) from saved runs."""
+    settings = None
+    if not args.url and not getattr(args, "baseline", None):
+        try:
+            settings = load_settings(path)
+        except ConfigError as exc:
+            _print_problems(path, exc.problems)
+            return EXIT_CONFIG
+    command = bench_command if args.command == "bench" else compare_command
+    return asyncio.run(command(settings, args))
 
 
 def _print_problems(path: Path | None, problems: list[str]) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,16 +222,14 @@ class SimProcess:
                    ).raise_for_status()
 
 
-@pytest.fixture
-def simulator_process(tmp_path: Path) -> Iterator[SimProcess]:
+@contextmanager
+def spawn_simulator(log_path: Path, *args: str) -> Iterator[SimProcess]:
     """The simulator in its own process, as a real endpoint would be, on a port of its own
-    choosing, which it prints."""
+    choosing, which it prints; stopped on exit."""
     model = f"sim-{uuid.uuid4().hex[:12]}"
-    log_path = tmp_path / "simulator.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([PYTHON, "-m", "llmmon.sim.simulator", "--port", "0",
-                                 "--tag", model, "--ttft", "0.03", "--itl", "0.005"],
-                                stdout=log, stderr=subprocess.STDOUT)
+                                 "--tag", model, *args], stdout=log, stderr=subprocess.STDOUT)
     try:
         port = reported_port(proc, log_path, r"simulator listening on http://127\.0\.0\.1:(\d+)/",
                              "the simulator")
@@ -238,6 +237,13 @@ def simulator_process(tmp_path: Path) -> Iterator[SimProcess]:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.fixture
+def simulator_process(tmp_path: Path) -> Iterator[SimProcess]:
+    """A simulator process: 30 ms to the first token, 5 ms between tokens."""
+    with spawn_simulator(tmp_path / "simulator.log", "--ttft", "0.03", "--itl", "0.005") as sim:
+        yield sim
 
 
 # --- servers inside the test's event loop ----------------------------------------------

@@ -114,6 +114,8 @@ class Simulator:
         self.requests = 0
         self.last: Request | None = None  # the last API request, for tests of its shape
         self.model_lists = 0  # GET /v1/models served
+        self.in_flight = 0  # API requests being answered, for /metrics
+        self.tokens_sent = 0  # content and reasoning tokens written, for /metrics
 
     async def start(self, host: str = "127.0.0.1", port: int = 0,
                     ssl_context: ssl.SSLContext | None = None) -> int:
@@ -131,6 +133,8 @@ class Simulator:
                           "data": [{"id": model, "object": "model"}] if model else []})
         if request.path == "/sim/config":
             return self._config(request)
+        if request.path == "/metrics":
+            return self._metrics()
         fmt = FORMATS.get(request.path)
         if fmt is None:
             return _json({"error": {"message": "not found"}}, 404)
@@ -159,10 +163,15 @@ class Simulator:
                    "x-ratelimit-limit-requests": "100", "x-ratelimit-limit-tokens": "10000"}
         if stream:
             headers.update({"Content-Type": fmt.content_type, "Cache-Control": "no-cache"})
-            return Response(200, headers=headers, stream=self._stream(plan),
+            return Response(200, headers=headers, stream=self._counted(self._stream(plan)),
                             before_write=_stamp)
-        await asyncio.sleep(self._delay(s.ttft)
-                            + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(self._delay(s.ttft)
+                                + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
+        finally:
+            self.in_flight -= 1
+        self.tokens_sent += len(reasoning) + len(tokens)
         if s.fault == "deep_json":
             return Response(200, b"[" * DEEP + b"]" * DEEP, {**_JSON, **headers})
         whole = fmt.whole(model, "".join(tokens), "".join(reasoning), self._usage(plan))
@@ -218,6 +227,32 @@ class Simulator:
         jitter = self.settings.jitter
         return max(0.0, seconds + (self._random.uniform(-jitter, jitter) if jitter else 0.0))
 
+    async def _counted(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The stream, counted in flight while it is written."""
+        self.in_flight += 1
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            self.in_flight -= 1
+
+    def _metrics(self) -> Response:
+        """A model server's own gauges, named as vLLM names them (running, waiting, KV
+        cache), and the tokens sent: what ``llmmon bench --server-metrics`` samples."""
+        model = self.settings.model or "llmmon-sim"
+        lines = [
+            "# TYPE vllm:num_requests_running gauge",
+            f'vllm:num_requests_running{{model_name="{model}"}} {self.in_flight}',
+            "# TYPE vllm:num_requests_waiting gauge",
+            f'vllm:num_requests_waiting{{model_name="{model}"}} 0',
+            "# TYPE vllm:kv_cache_usage_perc gauge",
+            f'vllm:kv_cache_usage_perc{{model_name="{model}"}} {min(1.0, self.in_flight / 256)}',
+            "# TYPE llmmon_sim_tokens_sent_total counter",
+            f"llmmon_sim_tokens_sent_total {self.tokens_sent}",
+        ]
+        return Response(200, ("\n".join(lines) + "\n").encode(),
+                        {"Content-Type": "text/plain; version=0.0.4"})
+
     async def _stream(self, plan: _Plan) -> AsyncIterator[bytes]:
         s, fmt, model = self.settings, plan.fmt, plan.model
         yield fmt.opening(model)
@@ -237,6 +272,7 @@ class Simulator:
                 yield fmt.error(s.error_reason)
                 return
             yield fmt.token(model, "".join(piece), reasoning, _SENT_MARK)
+            self.tokens_sent += len(piece)
             if s.fault == "malformed" and i == len(pieces) // 2:
                 yield b"data: {not json\n\n" if fmt.content_type != "application/x-ndjson" \
                     else b"{not json\n"

@@ -1,0 +1,1 @@
+"""`llmmon bench` and `llmmon compare`: load sweeps, A/B comparisons and their reports."""
