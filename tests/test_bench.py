@@ -24,7 +24,7 @@ from llmmon.bench.server import (
     read_gauges,
 )
 from llmmon.bench.workload import dataset, synthetic
-from tests.conftest import SimProcess, spawn_simulator
+from tests.conftest import SimProcess, spawn_simulator, wait_for_async
 
 PYTHON = sys.executable
 
@@ -282,3 +282,31 @@ def test_datasets_in_jsonl_and_csv(tmp_path: Path) -> None:
     bad.write_text('{"prompt": "ok"}\n{not json\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
         dataset(bad)
+
+
+# --- GPUs -----------------------------------------------------------------------------------
+
+
+async def test_gpu_energy_per_token_from_nvml_counters() -> None:
+    """Energy is the counters' difference over every GPU, per output token; utilisation the
+    busiest GPU's; a machine without NVML gives nothing, never zeros."""
+    from llmmon.bench.gpu import GPUWatcher
+    from llmmon.sim.nvml import FakeGPU, FakeNVML
+
+    fake = FakeNVML([FakeGPU(util=60, energy_mj=1_000_000), FakeGPU(util=20, energy_mj=5_000)])
+    async with GPUWatcher(fake.module, every=0.01) as gpus:
+        fake.gpus[0].energy_mj += 30_000  # 30 J and 10 J while the step runs
+        fake.gpus[1].energy_mj += 10_000
+        await wait_for_async(lambda: bool(gpus._utilization), 5, "a utilisation sample")
+    sample = gpus.summary(output_tokens=400)
+    assert sample is not None
+    assert sample.gpus == 2
+    assert sample.energy_joules == pytest.approx(40.0)
+    assert sample.joules_per_output_token == pytest.approx(0.1)
+    assert sample.utilization_mean == pytest.approx(0.6)
+    assert sample.average_power_watts > 0
+    absent = FakeNVML([FakeGPU()], driver=False)
+    async with GPUWatcher(absent.module) as none:
+        pass
+    assert none.summary(output_tokens=400) is None
+

@@ -56,6 +56,18 @@ class ServerSample:
 
 
 @dataclass
+class GPUSample:
+    """Every GPU of the machine during a step, from NVML: its energy counter read before and
+    after, utilisation and power sampled along."""
+
+    gpus: int
+    energy_joules: float  # all GPUs together
+    average_power_watts: float
+    utilization_mean: float | None  # 0..1, kernel time of the busiest GPU
+    joules_per_output_token: float | None = None
+
+
+@dataclass
 class StepSummary:
     mode: str  # "concurrency" or "rate"
     load: float  # the concurrency, or the request rate per second
@@ -79,6 +91,7 @@ class StepSummary:
     client_cpu_per_event_us: float | None
     client_saturated: bool  # the client's CPU, not the server, may have set the pace
     server: ServerSample | None = None
+    gpu: GPUSample | None = None
     prompt_tokens_mean: float | None = None  # what the server reports it read
     output_tokens_mean: float | None = None  # what it actually returned
     # Every request of the step, so a saved run can be compared with confidence intervals
@@ -139,5 +152,6 @@ def _step(data: dict[str, Any]) -> StepSummary:
     for name in ("output_tokens_per_second_per_request", "ttft", "itl", "tpot", "e2e"):
         fields[name] = Stats(**data[name])
     fields["server"] = ServerSample(**data["server"]) if data.get("server") else None
+    fields["gpu"] = GPUSample(**data["gpu"]) if data.get("gpu") else None
     fields["records"] = [RequestRecord(**r) for r in data.get("records", [])]
     return StepSummary(**fields)

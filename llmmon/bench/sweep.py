@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from llmmon import __version__
 from llmmon.bench import stats
+from llmmon.bench.gpu import GPUWatcher
 from llmmon.bench.model import BenchRun, ModelInfo, RequestRecord, StepSummary
 from llmmon.bench.runner import Clients, StepPlan, run_step
 from llmmon.bench.server import ServerWatcher, first_served, model_info
@@ -32,6 +33,7 @@ class Sweep:
     server_metrics: str | None = None
     goodput_target: float = 0.9
     workload: dict[str, Any] = field(default_factory=dict)  # how the prompts were made
+    nvml: Any = None  # pynvml or a stand-in (tests); None: import pynvml when a step starts
 
 
 class Progress:
@@ -140,19 +142,21 @@ async def _step(endpoints: list[EndpointConfig], prompts: list[Prompt], plan: St
     if progress:
         progress.start(_label(plan.mode, plan.load), plan.requests)
     hook = progress.record if progress else None
-    if sweep.server_metrics:
-        async with ServerWatcher(sweep.server_metrics) as watcher:
+    watcher = ServerWatcher(sweep.server_metrics) if sweep.server_metrics else None
+    async with GPUWatcher(sweep.nvml) as gpus:
+        if watcher:
+            async with watcher:
+                result = await run_step(endpoints, prompts, plan, clients, hook)
+        else:
             result = await run_step(endpoints, prompts, plan, clients, hook)
-        server = watcher.summary()
-    else:
-        result = await run_step(endpoints, prompts, plan, clients, hook)
-        server = None
+    server = watcher.summary() if watcher else None
     goals = objectives(endpoints[0])
     summary = stats.summarize(result.records, mode=plan.mode, load=plan.load,
                               duration=result.duration, ttft_objective=goals["ttft"],
                               tpot_objective=goals["tpot"], cpu_seconds=result.cpu_seconds,
                               server=server)
     summary.records = result.records
+    summary.gpu = gpus.summary(summary.output_tokens)
     if progress:
         progress.end(summary)
     return summary
