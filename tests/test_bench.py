@@ -5,6 +5,9 @@ servers say about themselves, on literal inputs."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +28,7 @@ from llmmon.bench.server import (
 )
 from llmmon.bench.workload import dataset, synthetic
 from tests.conftest import SimProcess, spawn_simulator, wait_for_async
+from tests.test_bench_report import _chromium, png_info
 
 PYTHON = sys.executable
 
@@ -76,6 +80,26 @@ def test_bench_sweeps_the_simulator_and_writes_every_report(
     assert run.knee == 8
     csv_rows = (tmp_path / "out/bench.csv").read_text().splitlines()
     assert len(csv_rows) == 5
+    page = (tmp_path / "out/bench.html").read_text()
+    assert sorted(re.findall(r'data-plot="(\w+)"', page)) == [
+        "errors", "itl", "pareto", "throughput", "ttft"]
+    shot = screenshot(tmp_path / "out/bench.html", tmp_path)
+    width, height, _, colourful = png_info(shot)
+    assert (width, height) == (1280, 2400)
+    assert colourful > 5_000, "the plots' coloured lines are missing from the rendered page"
+
+
+def screenshot(page: Path, tmp_path: Path) -> bytes:
+    """The page as headless Chromium draws it (LLMMONTEST_SCREENSHOT=FILE keeps a copy)."""
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={tmp_path / 'prof'}",
+         f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+        check=True, capture_output=True, timeout=150, env={**os.environ, "HOME": str(tmp_path)})
+    if keep := os.environ.get("LLMMONTEST_SCREENSHOT"):
+        shutil.copyfile(shot, keep)
+    return shot.read_bytes()
 
 
 def test_bench_rate_mode_keeps_its_arrivals(simulator_process: SimProcess,
