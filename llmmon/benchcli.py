@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmmon.bench import stats
+from llmmon.bench import inference
 from llmmon.bench.model import BenchRun, SchemaError, StepSummary, load_run
 from llmmon.bench.sweep import (
     DEFAULT_METRICS,
@@ -126,7 +126,7 @@ async def compare_command(settings: Settings | None, args: argparse.Namespace) -
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     try:
         for spec in args.fail_on:
-            stats.parse_fail_on(spec)  # every threshold checked before anything runs
+            inference.parse_fail_on(spec)  # every threshold checked before anything runs
         if args.baseline:
             result = _compare_saved(args.baseline, metrics, args.fail_on, args.confidence)
         else:

@@ -10,19 +10,21 @@ import re
 
 import pytest
 
-from llmmon.bench.model import RequestRecord, ServerSample, Stats, StepSummary
-from llmmon.bench.stats import (
+from llmmon.bench.inference import (
     Delta,
     Threshold,
     bootstrap_delta,
+    parse_fail_on,
+    proportion_delta,
+    proportions_test,
+)
+from llmmon.bench.model import RequestRecord, ServerSample, Stats, StepSummary
+from llmmon.bench.stats import (
     knee,
     metric_statistic,
     metric_values,
     pareto,
-    parse_fail_on,
     percentile,
-    proportion_delta,
-    proportions_test,
     stats,
     step_metric,
     summarize,

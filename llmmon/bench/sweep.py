@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from llmmon import __version__
-from llmmon.bench import stats
+from llmmon.bench import inference, stats
 from llmmon.bench.gpu import GPUWatcher
 from llmmon.bench.model import BenchRun, ModelInfo, RequestRecord, StepSummary
 from llmmon.bench.runner import Clients, StepPlan, run_step
@@ -201,7 +201,7 @@ def compare_records(names: Sequence[str], a: Sequence[RequestRecord],
                     goals: dict[str, float], seed: int = 0) -> dict[str, Any]:
     """Deltas of ``b`` against ``a`` with bootstrap intervals, accuracy side by side, and
     the verdict of each ``--fail-on`` threshold."""
-    thresholds = [stats.parse_fail_on(spec) for spec in fail_on]
+    thresholds = [inference.parse_fail_on(spec) for spec in fail_on]
     wanted = list(dict.fromkeys([*metrics, *(t.metric for t in thresholds
                                               if t.metric in stats.LATENCY_METRICS)]))
     rows, deltas = [], {}
@@ -209,7 +209,7 @@ def compare_records(names: Sequence[str], a: Sequence[RequestRecord],
         xs, ys = stats.metric_values(a, metric), stats.metric_values(b, metric)
         if not xs or not ys:
             continue
-        d = stats.bootstrap_delta(xs, ys, stats.metric_statistic(metric),
+        d = inference.bootstrap_delta(xs, ys, stats.metric_statistic(metric),
                                   confidence=confidence, seed=seed)
         deltas[metric] = d
         rows.append({"metric": metric, "a": d.a, "b": d.b, "delta": d.delta,
@@ -235,12 +235,12 @@ def _accuracy(a: Sequence[RequestRecord], b: Sequence[RequestRecord]) -> dict[st
     checked_b = [bool(r.check_passed) for r in b if r.check_passed is not None]
     if not checked_a or not checked_b:
         return None
-    d = stats.proportion_delta(sum(checked_a), len(checked_a), sum(checked_b), len(checked_b))
+    d = inference.proportion_delta(sum(checked_a), len(checked_a), sum(checked_b), len(checked_b))
     return {"rate_a": d.rate_a, "rate_b": d.rate_b, "delta_points": d.delta_points,
             "p_value": d.p_value, "checked": [len(checked_a), len(checked_b)]}
 
 
-def _breached(threshold: stats.Threshold, deltas: dict[str, stats.Delta],
+def _breached(threshold: inference.Threshold, deltas: dict[str, inference.Delta],
               accuracy: dict[str, Any] | None, sides: Sequence[StepSummary]) -> bool:
     """Whether the second is worse than the first beyond the threshold. Latency metrics
     also need their interval to exclude no change, and accuracy a significant difference,
