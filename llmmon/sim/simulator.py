@@ -30,6 +30,7 @@ from typing import Any
 
 from llmmon.daemon.httpserver import HTTPServer, Request, Response
 from llmmon.sim.formats import FORMATS, Format
+from llmmon.sim.metrics import InFlight, server_metrics
 
 _JSON = {"Content-Type": "application/json"}
 _PIECE = re.compile(r"\s*\S+")
@@ -114,7 +115,7 @@ class Simulator:
         self.requests = 0
         self.last: Request | None = None  # the last API request, for tests of its shape
         self.model_lists = 0  # GET /v1/models served
-        self.in_flight = 0  # API requests being answered, for /metrics
+        self.in_flight = InFlight()  # streams being written, for /metrics
         self.tokens_sent = 0  # content and reasoning tokens written, for /metrics
 
     async def start(self, host: str = "127.0.0.1", port: int = 0,
@@ -134,7 +135,9 @@ class Simulator:
         if request.path == "/sim/config":
             return self._config(request)
         if request.path == "/metrics":
-            return self._metrics()
+            text = server_metrics(self.settings.model or "llmmon-sim", self.in_flight.count,
+                                  self.tokens_sent)
+            return Response(200, text, {"Content-Type": "text/plain; version=0.0.4"})
         fmt = FORMATS.get(request.path)
         if fmt is None:
             return _json({"error": {"message": "not found"}}, 404)
@@ -163,14 +166,10 @@ class Simulator:
                    "x-ratelimit-limit-requests": "100", "x-ratelimit-limit-tokens": "10000"}
         if stream:
             headers.update({"Content-Type": fmt.content_type, "Cache-Control": "no-cache"})
-            return Response(200, headers=headers, stream=self._counted(self._stream(plan)),
+            return Response(200, headers=headers, stream=self.in_flight.wrap(self._stream(plan)),
                             before_write=_stamp)
-        self.in_flight += 1
-        try:
-            await asyncio.sleep(self._delay(s.ttft)
-                                + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
-        finally:
-            self.in_flight -= 1
+        await asyncio.sleep(self._delay(s.ttft)
+                            + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
         self.tokens_sent += len(reasoning) + len(tokens)
         if s.fault == "deep_json":
             return Response(200, b"[" * DEEP + b"]" * DEEP, {**_JSON, **headers})
@@ -227,32 +226,6 @@ class Simulator:
         jitter = self.settings.jitter
         return max(0.0, seconds + (self._random.uniform(-jitter, jitter) if jitter else 0.0))
 
-    async def _counted(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """The stream, counted in flight while it is written."""
-        self.in_flight += 1
-        try:
-            async for chunk in stream:
-                yield chunk
-        finally:
-            self.in_flight -= 1
-
-    def _metrics(self) -> Response:
-        """A model server's own gauges, named as vLLM names them (running, waiting, KV
-        cache), and the tokens sent: what ``llmmon bench --server-metrics`` samples."""
-        model = self.settings.model or "llmmon-sim"
-        lines = [
-            "# TYPE vllm:num_requests_running gauge",
-            f'vllm:num_requests_running{{model_name="{model}"}} {self.in_flight}',
-            "# TYPE vllm:num_requests_waiting gauge",
-            f'vllm:num_requests_waiting{{model_name="{model}"}} 0',
-            "# TYPE vllm:kv_cache_usage_perc gauge",
-            f'vllm:kv_cache_usage_perc{{model_name="{model}"}} {min(1.0, self.in_flight / 256)}',
-            "# TYPE llmmon_sim_tokens_sent_total counter",
-            f"llmmon_sim_tokens_sent_total {self.tokens_sent}",
-        ]
-        return Response(200, ("\n".join(lines) + "\n").encode(),
-                        {"Content-Type": "text/plain; version=0.0.4"})
-
     async def _stream(self, plan: _Plan) -> AsyncIterator[bytes]:
         s, fmt, model = self.settings, plan.fmt, plan.model
         yield fmt.opening(model)
@@ -298,15 +271,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m llmmon.sim.simulator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--tag", help="a free-form tag, only to find this process by its "
-                        "command line")
+    parser.add_argument("--tag", help="only to find this process by its command line")
     parser.add_argument("--port", type=int, default=8000)
-    for f in dataclasses.fields(SimSettings):
-        flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, type=type(f.default), default=f.default)
+    fields = dataclasses.fields(SimSettings)
+    for f in fields:
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default),
+                            default=f.default)
     args = parser.parse_args(argv)
-    names = [f.name for f in dataclasses.fields(SimSettings)]
-    settings = SimSettings(**{name: getattr(args, name) for name in names})
+    settings = SimSettings(**{f.name: getattr(args, f.name) for f in fields})
 
     async def serve() -> None:
         sim = Simulator(settings)
