@@ -29,7 +29,7 @@ from llmmon.probe.checks import passes
 from llmmon.probe.cost import DailySpend
 from llmmon.probe.result import ProbeResult, StreamTiming, apply_events
 from llmmon.probe.trace import split_phases
-from llmmon.probe.transport import _ssl_context
+from llmmon.probe.transport import ssl_context
 from llmmon.providers.base import Delta, Usage
 from llmmon.samplers.host import busy_ratio
 from llmmon.samplers.process import ProcessTarget, matches
@@ -313,6 +313,15 @@ def test_insecure_skip_verify_wins_over_ca_file(tmp_path: Path) -> None:
     ca.write_text(trustme.CA().cert_pem.bytes().decode())
     both = make_endpoint("https://127.0.0.1:1/v1",
                          tls_config={"ca_file": str(ca), "insecure_skip_verify": True})
-    assert _ssl_context(both).verify_mode == ssl.CERT_NONE
-    only_ca = make_endpoint("https://127.0.0.1:1/v1", tls_config={"ca_file": str(ca)})
-    assert _ssl_context(only_ca).verify_mode == ssl.CERT_REQUIRED
+    context = ssl_context(both)
+    assert context is not None
+    assert context.verify_mode == ssl.CERT_NONE
+    only_ca = ssl_context(make_endpoint("https://127.0.0.1:1/v1", tls_config={"ca_file": str(ca)}))
+    assert only_ca is not None
+    assert only_ca.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_plain_http_builds_no_tls_context() -> None:
+    """Loading a CA bundle for an http:// endpoint costs CPU and memory for nothing."""
+    assert ssl_context(make_endpoint("http://127.0.0.1:1/v1")) is None
+    assert ssl_context(make_endpoint("https://127.0.0.1:1/v1")) is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from llmmon.config import EndpointConfig
 from llmmon.config.endpoints import Prompt
 from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
-from llmmon.probe.transport import make_client
+from llmmon.probe.transport import make_client, ssl_context
 
 MAX_IN_FLIGHT = 1024  # a rate step never has more requests open than this
 
@@ -49,14 +50,23 @@ class Clients:
     def __init__(self) -> None:
         self._free: dict[str, list[httpx.AsyncClient]] = {}
         self._all: list[httpx.AsyncClient] = []
+        self._tls: dict[str, ssl.SSLContext | None] = {}  # one TLS context per endpoint
 
     def take(self, endpoint: EndpointConfig) -> httpx.AsyncClient:
         free = self._free.setdefault(endpoint.name, [])
         if free:
             return free.pop()
-        client = make_client(endpoint)
+        if endpoint.name not in self._tls:
+            self._tls[endpoint.name] = ssl_context(endpoint)
+        client = make_client(endpoint, 1, self._tls[endpoint.name])
         self._all.append(client)
         return client
+
+    def prepare(self, endpoint: EndpointConfig, count: int) -> None:
+        """Have ``count`` clients ready before a step's clock starts."""
+        ready = [self.take(endpoint) for _ in range(count)]
+        for client in ready:
+            self.give(endpoint, client)
 
     def give(self, endpoint: EndpointConfig, client: httpx.AsyncClient) -> None:
         self._free[endpoint.name].append(client)
@@ -102,6 +112,9 @@ async def run_step(endpoints: list[EndpointConfig], prompts: list[Prompt], plan:
                    clients: Clients, on_record: Callable[[RequestRecord], None] | None = None
                    ) -> StepResult:
     """Run one step; ``on_record`` sees each request as it ends (live progress)."""
+    if plan.mode == "concurrency":
+        for endpoint in endpoints:
+            clients.prepare(endpoint, int(plan.load))
     began, cpu = time.monotonic(), time.process_time()
     deadline = began + plan.duration if plan.duration else None
     requests = Requests(endpoints, prompts, plan.requests, deadline)
