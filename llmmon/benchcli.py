@@ -36,7 +36,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def add_workload_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", action="append", default=[],
-                   help="a configured endpoint (compare: give two or more)")
+                   help="a configured endpoint (compare: two, the baseline first)")
     load = p.add_argument_group("load")
     load.add_argument("--concurrency", help="concurrency levels, e.g. 1,2,4,8 (default 1,2,4,8;"
                       " compare: one level, default 4)")
@@ -165,9 +165,10 @@ def _endpoints(settings: Settings | None, args: argparse.Namespace, want: int
     if unknown:
         raise ValueError(f"no endpoint named {', '.join(unknown)} in the config "
                          f"(it has: {', '.join(by_name)})")
-    if len(names) < want:
-        raise ValueError(f"give {want} endpoints with --endpoint")
-    return [by_name[n] for n in names[:max(want, len(names))]]
+    if len(names) != want:
+        raise ValueError(f"give {want} endpoint{'s' if want > 1 else ''} with --endpoint"
+                         + (" (the baseline first)" if want > 1 else ""))
+    return [by_name[n] for n in names]
 
 
 def _sweep(args: argparse.Namespace, default: str) -> Sweep:

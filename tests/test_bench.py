@@ -334,3 +334,12 @@ async def test_gpu_energy_per_token_from_nvml_counters() -> None:
         pass
     assert none.summary(output_tokens=400) is None
 
+
+
+def test_compare_takes_exactly_two_endpoints(tmp_path: Path) -> None:
+    config = _two_endpoints(tmp_path, "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1")
+    for names in (["a"], ["a", "b", "a"]):
+        done = llmmon("compare", "-c", str(config), *(x for n in names for x in ("--endpoint", n)),
+                      "--out", str(tmp_path / "out"))
+        assert done.returncode == 2
+        assert "give 2 endpoints" in done.stderr
