@@ -343,3 +343,28 @@ def test_compare_takes_exactly_two_endpoints(tmp_path: Path) -> None:
                       "--out", str(tmp_path / "out"))
         assert done.returncode == 2
         assert "give 2 endpoints" in done.stderr
+
+
+async def test_model_info_asks_as_a_probe_does(serve: Any, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """The model's description is asked with the endpoint's key, and one larger than 1 MiB
+    is not read."""
+    from llmmon.bench.server import model_info
+    from llmmon.daemon.httpserver import Request, Response
+    from tests.conftest import make_endpoint
+
+    seen: list[str | None] = []
+    body = json.dumps({"data": [{"id": "m", "max_model_len": 4096}]}).encode()
+
+    async def handler(request: Request) -> Response:
+        seen.append(request.headers.get("authorization"))
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    monkeypatch.setenv("BENCH_KEY", "sk-bench-0123456789")
+    url = await serve(handler)
+    info = await model_info(make_endpoint(url, model="m", api_key_env="BENCH_KEY"))
+    assert info.context_length == 4096
+    assert seen == ["Bearer sk-bench-0123456789"]
+    body = json.dumps({"data": [{"id": "m", "max_model_len": 4096}],
+                       "padding": "x" * (2 << 20)}).encode()
+    assert (await model_info(make_endpoint(url, model="m"))).context_length is None

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -15,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmmon.bench.model import ModelInfo, ServerSample
 from llmmon.config import EndpointConfig
+from llmmon.probe.body import TooLarge, read_body
+from llmmon.probe.transport import make_client
+from llmmon.providers import get_provider
 
 log = logging.getLogger(__name__)
 
@@ -152,28 +156,35 @@ def from_tgi_info(data: Any) -> ModelInfo | None:
                      source="/info")
 
 
+# How each provider describes its model: method, path, the body's key for the model name
+# (None: no body), and what reads the answer.
+INFO_ROUTES: dict[str, tuple[str, str, str | None, Callable[[Any, str], ModelInfo | None]]] = {
+    "openai": ("GET", "/models", None, from_openai_models),
+    "ollama": ("POST", "/api/show", "model", from_ollama_show),
+    "tgi": ("GET", "/info", None, lambda data, _model: from_tgi_info(data)),
+}
+INFO_LIMIT = 1 << 20  # bytes of a model description
+
+
 async def model_info(endpoint: EndpointConfig) -> ModelInfo:
-    """Whatever the server tells about its model; nothing when it tells nothing."""
-    key = endpoint.api_key()
-    headers = {**endpoint.extra_headers(),
-               **({"Authorization": f"Bearer {key.get_secret_value()}"} if key else {})}
-    base = endpoint.url
-    try:
-        async with httpx.AsyncClient(timeout=5.0, headers=headers) as client:
-            provider = endpoint.provider_name
-            if provider == "openai":
-                found = from_openai_models((await client.get(f"{base}/models")).json(),
-                                           endpoint.model)
-            elif provider == "ollama":
-                response = await client.post(f"{base}/api/show", json={"model": endpoint.model})
-                found = from_ollama_show(response.json(), endpoint.model)
-            elif provider == "tgi":
-                found = from_tgi_info((await client.get(f"{base}/info")).json())
-            else:
-                found = None
-    except (httpx.HTTPError, ValueError) as exc:
-        log.debug("no model information from %s: %s", endpoint.name, type(exc).__name__)
-        found = None
+    """Whatever the server tells about its model; nothing when it tells nothing. Asked as a
+    probe asks: the endpoint's TLS settings and the provider's own auth headers."""
+    route = INFO_ROUTES.get(endpoint.provider_name)
+    found = None
+    if route is not None:
+        method, path, key, read = route
+        spec = get_provider(endpoint).request(endpoint, endpoint.prompts[0], endpoint.api_key())
+        headers = {**endpoint.extra_headers(), **spec.headers, "Accept-Encoding": "identity"}
+        body = {key: endpoint.model} if key else None
+        try:
+            async with make_client(endpoint, 1) as client, asyncio.timeout(5.0), \
+                    client.stream(method, endpoint.url + path, headers=headers,
+                                  json=body) as response:
+                if response.status_code == 200:
+                    found = read(json.loads(await read_body(response, INFO_LIMIT)),
+                                 endpoint.model)
+        except (httpx.HTTPError, TooLarge, TimeoutError, ValueError, RecursionError) as exc:
+            log.debug("no model information from %s: %s", endpoint.name, type(exc).__name__)
     return complete(found or ModelInfo(), endpoint.model)
 
 
