@@ -78,6 +78,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing_accuracy import SENT, Recorder  # the raw-bytes recorder both benchmarks use
+
 from llmmon.bench import runner, stats
 from llmmon.bench.model import StepSummary
 from llmmon.bench.runner import Clients, StepPlan, run_step
@@ -92,7 +94,6 @@ from llmmon.providers import get_provider
 
 GUIDELLM_VERSION = "0.8.1"
 DEFAULT_VENV = Path.home() / ".cache" / "llmmon-bench" / "guidellm"
-SENT = re.compile(rb'"x_sent_ns":"?(\d+)')
 METRIC = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)\s*$", re.MULTILINE)
 TOKENS, RUNNING = "llmmon_sim_tokens_sent_total", "vllm:num_requests_running"
 POLL = 0.002  # seconds between polls of the server while guidellm runs
@@ -177,20 +178,6 @@ def server_metrics(root: str) -> dict[str, float]:
 
 
 # --- llmmon bench, through its own runner --------------------------------------------------
-
-class Recorder:
-    """Wraps a provider's stream decoder to keep the raw bytes (for the server's stamps)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.raw = inner, bytearray()
-
-    def feed(self, chunk: bytes) -> Any:
-        self.raw += chunk
-        return self.inner.feed(chunk)
-
-    def finish(self) -> None:
-        self.inner.finish()
-
 
 @dataclass
 class Sample:
