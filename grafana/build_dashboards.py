@@ -126,7 +126,8 @@ class Board:
             minimum: float | None = None, maximum: float | None = None,
             custom: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
             overrides: list[dict[str, Any]] | None = None,
-            transformations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+            transformations: list[dict[str, Any]] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
         steps = [{"color": color, "value": value}
                  for value, color in (thresholds or [(None, "green")])]
         defaults: dict[str, Any] = {
@@ -152,6 +153,7 @@ class Board:
             panel["interval"] = interval
         if transformations:
             panel["transformations"] = transformations
+        panel.update(extra or {})
         self.panels.append(panel)
         return panel
 
@@ -164,17 +166,24 @@ class Board:
                w: int = 12, h: int = 8, thresholds: Thresholds | None = None,
                interval: str | None = None, minimum: float | None = None,
                maximum: float | None = None, overrides: list[dict[str, Any]] | None = None,
-               mappings: list[dict[str, Any]] | None = None) -> None:
-        """Lines. Ratios (percentunit) start at 0."""
+               mappings: list[dict[str, Any]] | None = None, stacked: bool = False,
+               repeat: str | None = None) -> None:
+        """Lines. Ratios (percentunit) start at 0. ``stacked``: areas stacked on each other
+        (parts of one whole); ``repeat``: one copy of the panel per value of that variable,
+        side by side (so a stack never adds up two endpoints)."""
         if unit == "percentunit" and minimum is None:
             minimum = 0
+        custom: dict[str, Any] = {"drawStyle": "line", "lineWidth": 1,
+                                  "fillOpacity": 60 if stacked else 10,
+                                  "showPoints": "never", "spanNulls": False,
+                                  "thresholdsStyle": {"mode": "line" if thresholds else "off"}}
+        if stacked:
+            custom["stacking"] = {"mode": "normal", "group": "A"}
         self.add("timeseries", title, targets, unit, description=description, w=w, h=h,
                  thresholds=thresholds, interval=interval, minimum=minimum, maximum=maximum,
-                 overrides=overrides, mappings=mappings,
-                 custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
-                         "showPoints": "never", "spanNulls": False,
-                         "thresholdsStyle": {"mode": "line" if thresholds else "off"}},
-                 options=_legend())
+                 overrides=overrides, mappings=mappings, custom=custom, options=_legend(),
+                 extra={"repeat": repeat, "repeatDirection": "h", "maxPerRow": 4}
+                 if repeat else None)
 
     def bars(self, title: str, targets: list[Target], unit: str, *, description: str,
              interval: str, w: int = 12, h: int = 8, thresholds: Thresholds | None = None
@@ -223,6 +232,7 @@ class Board:
         """Instant queries, one per column, merged into one row per key (label values
         common to every query), then renamed and ordered."""
         rename = {label: name for label, name in key.items()}
+        hidden = {f"Value #{chr(ord('A') + i)}": True for i, c in enumerate(columns) if c.hidden}
         overrides = []
         for i, column in enumerate(columns):
             rename[f"Value #{chr(ord('A') + i)}"] = column.name
@@ -246,20 +256,49 @@ class Board:
                  transformations=[
                      {"id": "merge", "options": {}},
                      {"id": "organize", "options": {
-                         "excludeByName": {"Time": True},
+                         "excludeByName": {"Time": True, **hidden},
                          "renameByName": rename,
                          "indexByName": {name: i for i, name in enumerate(
                              list(key) + [f"Value #{chr(ord('A') + i)}"
                                           for i in range(len(columns))])},
                          "includeByName": {}}}])
 
+    def xychart(self, title: str, x: Column, ys: list[Column], *, description: str,
+                w: int = 12, h: int = 8) -> None:
+        """One point per row and y column: instant table queries merged into one row per key
+        (the label values common to all), x against each y. The options are Grafana 10's
+        xychart (`seriesMapping`, `series[].x`/`.y` by field name); Grafana 11.1 and later
+        migrate them when they load a panel saved without a pluginVersion, as this one is."""
+        columns = [x, *ys]
+        names = {f"Value #{chr(ord('A') + i)}": c.name for i, c in enumerate(columns)}
+        self.add("xychart", title, [Query(c.expr, instant=True, format="table")
+                                    for c in columns],
+                 ys[0].unit, description=description, w=w, h=h,
+                 overrides=[{"matcher": {"id": "byName", "options": c.name},
+                             "properties": [{"id": "unit", "value": c.unit}]} for c in columns],
+                 custom={"show": "points", "pointSize": {"fixed": 8}, "axisPlacement": "auto",
+                         "axisLabel": "", "lineWidth": 1, "fillOpacity": 50,
+                         "hideFrom": {"legend": False, "tooltip": False, "viz": False}},
+                 options={"seriesMapping": "manual", "dims": {"frame": 0},
+                          "series": [{"name": y.name, "frame": 0, "x": x.name, "y": y.name}
+                                     for y in ys],
+                          "legend": {"showLegend": True, "displayMode": "list",
+                                     "placement": "bottom", "calcs": []},
+                          "tooltip": {"mode": "single", "sort": "none"}},
+                 transformations=[
+                     {"id": "merge", "options": {}},
+                     {"id": "organize", "options": {"excludeByName": {"Time": True},
+                                                    "renameByName": names,
+                                                    "indexByName": {}, "includeByName": {}}}])
+
     def bargauge(self, title: str, targets: list[Target], unit: str, *, description: str,
                  w: int = 8, h: int = 8, thresholds: Thresholds | None = None,
-                 minimum: float | None = None, maximum: float | None = None) -> None:
+                 minimum: float | None = None, maximum: float | None = None,
+                 overrides: list[dict[str, Any]] | None = None) -> None:
         self.add("bargauge", title, [Query(q.expr, q.legend, instant=True)
                                      for q in map(_query, targets)], unit,
                  description=description, w=w, h=h, thresholds=thresholds, minimum=minimum,
-                 maximum=maximum,
+                 maximum=maximum, overrides=overrides,
                  options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                             "values": False},
                           "orientation": "horizontal", "displayMode": "basic",
@@ -288,6 +327,8 @@ class Column:
     mappings: list[dict[str, Any]] | None = None
     thresholds: Thresholds | None = None
     cell: str = "color-text"  # how thresholds and mappings colour the cell
+    # Not shown: a query there for its labels only (an info series' value is always 1).
+    hidden: bool = False
 
 
 def _legend() -> dict[str, Any]:
@@ -626,6 +667,9 @@ def endpoints() -> dict[str, Any]:
         resets at midnight UTC, as the budget does). At 100% llmmon stops probing the endpoint
         until midnight (Skipped probes: budget). Only endpoints with a budget.""")
 
+    quality(b)
+    model(b)
+    cache_and_network(b)
     model_server(b)
     self_health(b)
     return b.dashboard(UID["endpoints"], "LLM endpoints",
@@ -634,6 +678,176 @@ def endpoints() -> dict[str, Any]:
                        [DATASOURCE, NAMESPACE, JOB, INSTANCE, LLM_ENDPOINT, MODEL_VAR,
                         MIN_STEP_VAR],
                        [link("resources", "LLM resources")])
+
+
+# The thresholds of the evaluation alerts (deploy/prometheus/llmmon-rules.yml), drawn as
+# dashed lines under or over each suite's score.
+EVAL_DROP = 0.15  # LLMEvalScoreDropped: this far under the 7-day median
+PERPLEXITY_RISE = 1.25  # LLMEvalPerplexityRose: this many times the 7-day median
+SUITE = "{{suite}} {{scorer}} " + E
+
+
+def quality(b: Board) -> None:
+    """Evaluation suites: scored questions run on their own slow schedule (hourly by
+    default), beside the probes' pass/fail checks."""
+    b.row("Quality (evaluation suites)")
+    score = f'llmmon_eval_score{{{EP}, scorer!="perplexity"}}'
+    b.series("Eval score by suite and scorer", [
+        (score, SUITE),
+        (f"quantile_over_time(0.5, {score}[7d]) - {EVAL_DROP}", "alert under: " + SUITE)],
+        "none", minimum=0, maximum=1, interval="5m", overrides=[dashed("B", "red")],
+        description=f"""Mean score of each suite's last run, per scorer, from 0 (every item
+        wrong) to 1 (every item right); graded scorers (f1, rouge_l, bleu) give partial
+        credit. A step is a run (hourly by default). The dashed line is the
+        LLMEvalScoreDropped threshold, {EVAL_DROP} under the series' median over 7 days: a
+        score under it for two hourly runs warns (once the suite has run 24 times). A suite
+        whose runs sample different items moves from run to run; a fall that lasts is a model,
+        quantisation, template or system-prompt change.""")
+    perplexity = f'llmmon_eval_score{{{EP}, scorer="perplexity"}}'
+    b.series("Perplexity by suite", [
+        (perplexity, SUITE),
+        (f"{PERPLEXITY_RISE} * quantile_over_time(0.5, {perplexity}[7d])",
+         "alert over: " + SUITE)],
+        "none", minimum=1, interval="5m", overrides=[dashed("B", "red")],
+        description=f"""Perplexity of each suite's reference texts (the perplexity scorer),
+        over every token of the run's texts: how unlikely the model finds them; lower is
+        better, and only comparable for one suite on one model family. The dashed line is the
+        LLMEvalPerplexityRose threshold, {PERPLEXITY_RISE} times the series' 7-day median. Needs
+        a server that returns the logprobs of the prompt (OpenAI completions with echo and
+        logprobs, as vLLM and llama.cpp do): empty without perplexity items.""")
+    b.bargauge("Items of the last run", [(
+        f"llmmon_eval_items{{{EP}}}", "{{result}} · {{suite}} · " + E)], "short", w=6,
+        minimum=0, overrides=[
+            {"matcher": {"id": "byRegexp", "options": f"^{result} "}, "properties": [
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
+            for result, color in (("pass", "green"), ("fail", "red"), ("error", "orange"))],
+        description="""Items of each suite's last run by result: pass, fail (answered, scored
+        under the suite's pass_score) and error (the request failed: nothing to score, and
+        not in the score). Errors point at the endpoint (Errors by reason), fails at the
+        model.""")
+    passed = f'increase(llmmon_eval_items_total{{{EP}, result="pass"}}[$__range])'
+    scored = f'increase(llmmon_eval_items_total{{{EP}, result=~"pass|fail"}}[$__range])'
+    b.bargauge("Items passed over the range", [(
+        f"sum by ({BY}, suite) ({passed}) / (sum by ({BY}, suite) ({scored}) > 0)",
+        "{{suite}} " + E)], "percentunit", w=6, minimum=0, maximum=1,
+        thresholds=[(None, "red"), (0.5, "orange"), (0.8, "green")],
+        description="""Share of each suite's scored items (pass or fail; errors left out, as
+        the score leaves them out) that passed, over all runs in the dashboard's time range.
+        Steadier than one run's score when runs sample different items.""")
+    b.bars("Eval runs by outcome", [(
+        f"sum by ({BY}, suite, outcome) (increase(llmmon_eval_runs_total{{{EP}}}[{BAR}]))",
+        "{{outcome}} {{suite}} " + E)], "short", interval="1h",
+        description="""Suite runs per hour-long bar, by outcome: complete; partial (the
+        suite's timeout or tokens_per_run cut it short: its score covers fewer items); skipped
+        (the endpoint's daily budget is spent). One complete run an hour is normal for the
+        default schedule (`every: 1h`).""")
+    b.stat("Since the last eval run", [(
+        f"time() - llmmon_eval_last_run_timestamp_seconds{{{EP}}}", "{{suite}} " + E)], "s",
+        w=12, h=8, description="""Seconds since each suite's last run on each endpoint finished
+        (skipped runs do not count). Normal: under the suite's `every` plus a run's duration;
+        far over it, runs are being skipped (Eval runs by outcome) or llmmon restarted.""")
+    b.series("Eval run duration", [(
+        f"llmmon_eval_duration_seconds{{{EP}}}", "{{suite}} " + E)], "s",
+        description="""Wall time of each suite's last run (its items one after another, or
+        `concurrency` at a time). Grows with the endpoint's latency; at the suite's timeout
+        the run ends partial.""")
+
+
+def model(b: Board) -> None:
+    """What each server says it serves, and speed against size across the endpoints."""
+    b.row("Model")
+    b.table("Models", [
+        Column("Parameters", f"max by ({IDENT}) (llmmon_model_parameters{{{EP}}})", "short"),
+        Column("Weights", f"max by ({IDENT}) (llmmon_model_size_bytes{{{EP}}})", "bytes"),
+        Column("In GPU memory", f"max by ({IDENT}) (llmmon_model_vram_bytes{{{EP}}})",
+               "bytes"),
+        Column("Context", f"max by ({IDENT}) (llmmon_model_context_length_tokens{{{EP}}})",
+               "short"),
+        Column("Since the server answered", f"time() - max by ({IDENT}) "
+               f"(llmmon_model_info_timestamp_seconds{{{EP}}})", "s"),
+        Column("Info", f"max by ({IDENT}, quantization, source) (llmmon_model_info{{{EP}}})",
+               "none", hidden=True),
+    ], key={"namespace": "Namespace", "job": "Job", "llm_endpoint": "Endpoint",
+            "provider": "Provider", "model": "Model", "quantization": "Quantisation",
+            "source": "Figures from"}, sort="Endpoint", w=14,
+        description="""What each endpoint's server says about its model (asked every
+        `model_info`, 1h by default): parameters, size of the weights, the part in GPU memory
+        (Ollama's /api/ps only), context length and quantisation. Figures from: server (its
+        model listing: llama.cpp's /v1/models meta, vLLM's max_model_len, Ollama, TGI /info),
+        name (parameters and quantisation guessed from the model's name, e.g. 8B, Q4_K_M) or
+        none. Empty cells: the server does not say. Since the server answered: age of the
+        last answer from the server itself.""")
+    b.xychart("Decode speed against model size", Column(
+        "Parameters", f"max by ({BY}) (llmmon_model_parameters{{{EP}}})", "short"), [
+        Column("Output tokens/s per request (p50)", f"histogram_quantile(0.5, sum by (le, {BY}) "
+               f"(increase(llmmon_probe_output_tokens_per_second_bucket{{{EP}}}[$__range])))",
+               "short"),
+        Column("Load probe output tokens/s", f"max by ({BY}) "
+               f"(llmmon_load_output_tokens_per_second{{{EP}}})", "short"),
+    ], w=10, description="""One point per endpoint: its model's parameters (x) against the
+        median decode speed of its probes over the dashboard's time range, and the last load
+        probe's output tokens per second (y). Bigger models decode slower on the same
+        hardware; a point far below others of its size is a slower GPU, a busier server or a
+        heavier quantisation. Endpoints without a known parameter count have no point.""")
+
+
+def cache_and_network(b: Board) -> None:
+    """The prefix cache's effect on TTFT, and where TTFT goes: network, server, the rest."""
+    b.row("Cache and network")
+    b.series("Prefix cache: cold and warm TTFT", [
+        (f"llmmon_cache_probe_ttft_seconds{{{EP}}}", "{{cache}} " + E)], "s", w=8,
+        description="""TTFT of the last cache probe's two requests (endpoints with
+        cache_probe: only): cold, a long prefix the server cannot have cached (a fresh nonce
+        starts it), then warm, the same prefix again. Warm well under cold: the prefix cache
+        works; equal: the server has none, or it is off (vLLM --enable-prefix-caching,
+        SGLang's radix cache).""")
+    b.series("Prefix cache: warm over cold TTFT", [
+        (f"llmmon_cache_probe_ttft_ratio{{{EP}}}", E)], "percentunit", w=8,
+        thresholds=[(None, "green"), (0.8, "orange")],
+        description="""Warm TTFT over cold TTFT of the last cache probe. Well under 100%
+        (often under 50% for a long prefix) when the prefix cache works; near 100% it
+        saves nothing: no cache, a cache too small or evicted under load, or a gateway
+        spreading the pair over replicas.""")
+    b.series("Cached prompt tokens (cache probe)", [
+        (f"llmmon_cache_probe_cached_tokens{{{EP}}}", "{{cache}} " + E)], "short", w=8,
+        description="""Prompt tokens the server said it read from its cache in the last
+        cache probe's requests (OpenAI usage cached_tokens, llama.cpp cache_n), when it says:
+        near 0 for cold, near the prefix's length for warm when the cache works.""")
+    b.series("Cached share of probe prompt tokens", [(
+        f"sum by ({BY}) (rate(llmmon_probe_cached_prompt_tokens_total{{{EP}}}[{RI}])) / "
+        f"(sum by ({BY}) (rate(llmmon_probe_prompt_tokens_total{{{EP}}}[{RI}])) > 0)", E)],
+        "percentunit", w=6, maximum=1,
+        description="""Share of the regular probes' prompt tokens the server reports it read
+        from its cache. Probes start with a nonce (cache_bust, on by default), so near 0 is
+        normal: only a long shared system prompt is cached. High with cache_bust off: the
+        probes' TTFT is then a warm-cache one.""")
+    b.bars("Cache probe errors", [(
+        f"sum by ({BY}, reason) (increase(llmmon_cache_probe_errors_total{{{EP}}}[{BAR}]))",
+        "{{reason}} " + E)], "short", w=6, interval=MIN_STEP,
+        description="""Cache probes that failed per bar, by the failed request's reason
+        (the probes' own reasons: timeout, http_4xx, ...). None is normal; http_4xx on the
+        cold request alone is often a prefix longer than the model's context
+        (prefix_words).""")
+    b.series("Network round trip (TCP)", [
+        (f"llmmon_probe_network_rtt_seconds{{{EP}}}", E)], "s", w=6,
+        description="""The kernel's smoothed round-trip time of the last probe's TCP
+        connection (TCP_INFO), to the server or the first proxy in front of it: what the
+        network adds to each request, measured without extra traffic. Sub-millisecond on a
+        node or in a cluster; tens of ms across regions.""")
+    b.series("Server-reported time by phase", [
+        (f"llmmon_probe_server_time_seconds{{{EP}}}", "{{phase}} " + E)], "s", w=6,
+        description="""The server's own timing of the last probe where it sends one: queue,
+        prefill, decode, load, total, and upstream (a proxy's wait for its upstream, Envoy's
+        x-envoy-upstream-service-time). From llama.cpp's timings, Ollama's durations, TGI's
+        x-*-time headers, openai-processing-ms. Empty for servers that send none (vLLM).""")
+    b.series("TTFT split: network, server, rest", [
+        (f"llmmon_probe_ttft_share_seconds{{{EP}}}", "{{share}} ({{job}})")], "s", w=24,
+        stacked=True, repeat="llm_endpoint",
+        description="""The last successful probe's TTFT cut in three, stacked to the TTFT
+        itself, one panel per endpoint: network (one TCP round trip), server (the queue and
+        prefill time it reports) and rest (decoding the first token, transport, gateways,
+        what the server does not report). A large rest with a small server share is time
+        spent in front of the engine; no server share: the server reports no timing.""")
 
 
 def model_server(b: Board) -> None:
@@ -880,6 +1094,21 @@ def resources() -> dict[str, Any]:
         (f"rate(llmmon_gpu_energy_joules_total{{{GPU}}}[{RI}])", "GPU {{gpu}} {{instance}}")],
         "watt", w=8, description="""Average power from the energy counter: joules per second
         over each window, the true average rather than a sample.""")
+    load = """ From NVML's energy counter read before and after each load probe (endpoints
+    with load:, the GPU sampler on): every GPU of llmmon's host counts, so a GPU shared with
+    other work, or several endpoints on one host, make it read high."""
+    b.series("Load probe energy", [(f"llmmon_load_energy_joules{{{EP}}}", E)], "joule", w=8,
+             description="GPU energy the last load probe of each endpoint used." + load)
+    b.series("Energy per output token (load probe)", [
+        (f"llmmon_load_energy_joules_per_output_token{{{EP}}}", E)], "joule", w=8,
+        description="Joules of GPU energy per output token the last load probe served: "
+        "the energy cost of a token under concurrency. Falls as batches grow; rises with a "
+        "throttled or idle-heavy GPU." + load)
+    b.series("Output tokens per joule (load probe)", [
+        (f"llmmon_load_output_tokens_per_joule{{{EP}}}", E)], "short", w=8,
+        description="Output tokens the last load probe served per joule of GPU energy (the "
+        "inverse of energy per token): energy efficiency, to compare models, quantisations "
+        "and servers on the same GPUs." + load)
     b.series("Clocks", [(f"llmmon_gpu_clock_hertz{{{GPU}}}", "{{clock}} {{gpu}} {{instance}}")],
              "hertz", w=8, description="""Current SM, memory and graphics clocks. A drop
              under load with a throttle reason active is the GPU slowing itself down.""")
@@ -992,7 +1221,7 @@ def resources() -> dict[str, Any]:
     self_health(b)
     return b.dashboard(UID["resources"], "LLM resources",
                        "The machine under the model: host, container, GPUs, server process.",
-                       [DATASOURCE, NAMESPACE, JOB, INSTANCE, GPU_VAR],
+                       [DATASOURCE, NAMESPACE, JOB, INSTANCE, GPU_VAR, LLM_ENDPOINT],
                        [link("endpoints", "LLM endpoints")])
 
 

@@ -25,8 +25,7 @@ from llmmon.bench.sweep import (
 )
 from llmmon.bench.sweep import run_sweep as _run_sweep
 from llmmon.bench.workload import dataset, synthetic
-from llmmon.config import EndpointConfig
-from llmmon.config.endpoints import Prompt
+from llmmon.config import EndpointConfig, Prompt
 from llmmon.config.settings import Settings
 from llmmon.config.types import parse_duration
 from llmmon.probecli import adhoc_endpoint

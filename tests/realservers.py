@@ -83,6 +83,37 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
 
 
 @pytest.fixture(scope="session")
+def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
+    """llama.cpp's own llama-server (scripts/install-llama builds it) on the same model: its
+    /v1/models `meta`, its `timings` and its prompt cache are what llama.cpp users see."""
+    binary, model = LLAMA_DIR / "bin/llama-server", LLAMA_DIR / MODEL_FILE
+    if not (binary.exists() and model.exists()):
+        _missing(f"no llama-server under {LLAMA_DIR}: run scripts/install-llama")
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(binary), "-m", str(model), "--host", "127.0.0.1",
+                                 "--port", "0", "-c", "2048", "--threads", "1",
+                                 "--parallel", "1"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        port = reported_port(proc, log_path, r"listening on http://127\.0\.0\.1:(\d+)",
+                             "llama-server", 60)
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            assert proc.poll() is None, "llama-server exited"
+            try:
+                return httpx.get(base + "/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 60, "llama-server")
+        yield Llama(base, str(model))
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
 def litellm_proxy(llama_server: Llama, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[str]:
     """LiteLLM's proxy: `smol` → the llama.cpp server, `broken` → a closed port. Its

@@ -18,15 +18,15 @@ import pytest
 import yaml
 
 from llmmon.bench.model import load_run
-from llmmon.bench.server import (
+from llmmon.bench.server import read_gauges
+from llmmon.bench.workload import dataset, synthetic
+from llmmon.probe.modelinfo import (
     from_name,
     from_ollama_show,
     from_openai_models,
     from_tgi_info,
     parameters_from,
-    read_gauges,
 )
-from llmmon.bench.workload import dataset, synthetic
 from tests.conftest import SimProcess, spawn_simulator, wait_for_async
 from tests.test_bench_report import _chromium, png_info
 

@@ -25,6 +25,8 @@ PIECES = st.sampled_from([
     b'"choices":', b'"delta":', b'"content":"x"', b'"usage":', b'"type":"content_block_delta"',
     b'"type":"message_stop"', b'"message":', b'"done":true', b'"token":', b'"text":"y"',
     b'"generated_text":null', b'"details":', b"null", b"1", b",", b"[DONE]", b"\xff", b":",
+    # server timing: llama-server's timings, Ollama's durations, odd numbers
+    b'"timings":', b'"prompt_ms":', b'"cache_n":', b'"total_duration":', b"-1", b"1e999",
 ])
 
 

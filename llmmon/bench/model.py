@@ -7,6 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The model's description lives with the probes (the daemon publishes it too); a run records it
+# as it is, so its JSON keys are ModelInfo's fields. A record from before size_vram_bytes
+# loads with it None.
+from llmmon.probe.modelinfo import ModelInfo as ModelInfo
+
 SCHEMA = "llmmon.bench/1"
 PERCENTILES = ("p50", "p90", "p95", "p99", "mean")
 
@@ -97,18 +102,6 @@ class StepSummary:
     # Every request of the step, so a saved run can be compared with confidence intervals
     # (``llmmon compare --baseline``); the reports other than JSON leave them out.
     records: list[RequestRecord] = field(default_factory=list)
-
-
-@dataclass
-class ModelInfo:
-    """What the server says about the model it serves, where it says it."""
-
-    served_model: str | None = None
-    parameters: int | None = None
-    size_bytes: int | None = None
-    context_length: int | None = None
-    quantization: str | None = None
-    source: str | None = None  # which route said so: /v1/models, /api/show, /info
 
 
 @dataclass

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from llmmon.bench.model import RequestRecord
-from llmmon.config import EndpointConfig
-from llmmon.config.endpoints import Prompt
+from llmmon.config import EndpointConfig, Prompt
 from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client, ssl_context

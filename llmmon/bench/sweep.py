@@ -17,8 +17,7 @@ from llmmon.bench.gpu import GPUWatcher
 from llmmon.bench.model import BenchRun, ModelInfo, RequestRecord, StepSummary
 from llmmon.bench.runner import Clients, StepPlan, run_step
 from llmmon.bench.server import ServerWatcher, first_served, model_info
-from llmmon.config import EndpointConfig
-from llmmon.config.endpoints import Prompt
+from llmmon.config import EndpointConfig, Prompt
 
 
 @dataclass

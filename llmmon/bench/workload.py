@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmmon.config.endpoints import Prompt
+from llmmon.config import Prompt
 from llmmon.config.files import FileProblem, read_regular
 
 # Common short English words: one token each in the usual BPE vocabularies, so N words are

@@ -9,13 +9,11 @@ from llmmon.config.endpoints import (
     Budget,
     Defaults,
     EndpointConfig,
-    Expect,
-    JSONExpect,
     LoadConfig,
     Pricing,
-    Prompt,
     TLSConfig,
 )
+from llmmon.config.prompts import Expect, JSONExpect, Prompt
 from llmmon.config.regex import compile_regex, regex_search
 from llmmon.config.samplers import SamplerConfig
 from llmmon.config.secrets import ApiKey

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import httpx
 from pydantic import (
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -17,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from llmmon.config.prompts import Prompt
 from llmmon.config.secrets import ApiKey, require_env
 from llmmon.config.types import (
     Duration,
@@ -32,37 +32,6 @@ from llmmon.config.types import (
 )
 
 # --- endpoints -------------------------------------------------------------------------
-
-
-class JSONExpect(StrictModel):
-    required_keys: list[str] = Field(default_factory=list)
-
-
-class Expect(StrictModel):
-    """What a correct answer looks like; every condition given must hold."""
-
-    contains: str | None = Field(default=None, min_length=1)
-    regex: Regex | None = None
-    equals: str | None = None
-    json_: JSONExpect | bool | None = Field(default=None, alias="json")
-    number: float | None = None
-    tolerance: float = Field(default=0.0, ge=0)
-    ignore_case: bool = False
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _something(self) -> Expect:
-        if (self.contains, self.regex, self.equals, self.json_, self.number) == (None,) * 5:
-            raise ValueError("give at least one of contains, regex, equals, json, number")
-        return self
-
-
-class Prompt(StrictModel):
-    name: Name
-    text: str = Field(min_length=1, max_length=100_000)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    expect: Expect | None = None
 
 
 class Pricing(StrictModel):
@@ -124,6 +93,15 @@ class LoadConfig(StrictModel):
     timeout: Duration = 120.0  # for the whole burst
 
 
+class CacheProbeConfig(StrictModel):
+    """Pairs of requests sharing a long prefix: cold (a fresh nonce starts it) then warm (the
+    same prefix again), to see what a server's prefix cache saves on TTFT."""
+
+    every: Duration = 600.0
+    prefix_words: int = Field(default=300, ge=20, le=50_000)  # about as many tokens
+    max_tokens: int = Field(default=4, ge=1, le=1000)  # TTFT is the point, not the answer
+
+
 class SLO(StrictModel):
     """An endpoint's objectives: llmmon counts each probe good or bad against them
     (``llmmon_probe_slo_events_total``) and the burn-rate alerts read those counts, so
@@ -151,6 +129,8 @@ class Defaults(StrictModel):
     stream: bool = True
     slo: SLO = Field(default_factory=SLO)
     startup_grace: GraceDuration = 600.0
+    cache_bust: bool = True
+    model_info: GraceDuration = 3600.0
 
 
 class EndpointConfig(StrictModel):
@@ -182,6 +162,14 @@ class EndpointConfig(StrictModel):
     # Failures before the endpoint's first answer, within this long after llmmon (or the
     # endpoint) started, count as `starting`, not down: a model still loading its weights.
     startup_grace: GraceDuration = 600.0
+    # A nonce starts every probe prompt, so no prefix cache answers it and TTFT stays the
+    # cold time a new user sees (vLLM's prefix caching is on by default). Off: the prompt
+    # is sent as written.
+    cache_bust: bool = True
+    cache_probe: CacheProbeConfig | None = None
+    # How often to ask the server what model it serves (size, context, quantisation);
+    # 0s: never.
+    model_info: GraceDuration = 3600.0
     _api_key: ApiKey | None = PrivateAttr(default=None)
     _header_keys: dict[str, ApiKey] = PrivateAttr(default_factory=dict)
 

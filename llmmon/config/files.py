@@ -186,7 +186,9 @@ def load_yaml(text: str) -> Any:
 
 # --- JSON in variables ------------------------------------------------------------------
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# An unterminated string runs to the end: without `|$` the scan would restart at every
+# escaped quote of an unterminated string and take quadratic time (80 KB: 24 s).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|$)', re.DOTALL)
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 

@@ -34,6 +34,7 @@ from llmmon.config.environment import (
     read_environment,
     unknown_variables,
 )
+from llmmon.config.evals import EvalSuite, unique_suites
 from llmmon.config.types import NAME_PATTERN, looks_secret, shown
 from llmmon.config.types import parse_listen as parse_listen  # where cli.py takes it from
 from llmmon.config.types import read_yaml as read_yaml  # where daemon/auth.py takes it from
@@ -72,6 +73,7 @@ class SettingsData(StrictModel):
     defaults: Defaults = Field(default_factory=Defaults)
     endpoints: list[Endpoint] = Field(default_factory=list)
     samplers: SamplersConfig = Field(default_factory=SamplersConfig)
+    evals: list[EvalSuite] = Field(default_factory=list, max_length=100)
 
     @field_validator("listen")
     @classmethod
@@ -96,6 +98,17 @@ class SettingsData(StrictModel):
         return data
 
     _unique_endpoints = field_validator("endpoints")(unique_names("endpoint"))
+    _unique_suites = field_validator("evals")(unique_suites)
+
+    @model_validator(mode="after")
+    def _suite_endpoints(self) -> SettingsData:
+        known = {e.name for e in self.endpoints}
+        for suite in self.evals:
+            missing = [n for n in suite.endpoints if n not in known]
+            if missing:
+                raise ValueError(f"evals ({suite.name}): no endpoint named "
+                                 + ", ".join(missing))
+        return self
 
     def dump(self) -> dict[str, Any]:
         """The effective config as plain data. Keys are never part of it: only where they

@@ -43,6 +43,8 @@ class Daemon:
     page: Callable[[], str]  # the landing page's HTML
     # An endpoint's last probes, summarised; None when no endpoint has that name.
     probes: Callable[[str], list[dict[str, Any]] | None] = lambda name: None
+    # The last run of each evaluation suite on an endpoint, item by item.
+    evals: Callable[[str], dict[str, Any]] = lambda name: {}
     lifecycle: bool = False  # whether /-/reload may be used (--web.enable-lifecycle)
 
 
@@ -132,7 +134,7 @@ class Exporter:
             return text(404 if name else 400, "give ?endpoint=NAME, one of the configured "
                         "endpoints (see /)\n")
         as_json = request.query.get("format") == "json"
-        body = render(name, entries, as_json).encode()
+        body = render(name, entries, as_json, self.daemon.evals(name)).encode()
         kind = "application/json" if as_json else "text/plain; charset=utf-8"
         return Response(200, body, {"Content-Type": kind})
 

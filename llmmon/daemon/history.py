@@ -58,15 +58,33 @@ def entry(endpoint: EndpointConfig, prompt: Prompt, result: ProbeResult) -> dict
     }
 
 
-def render(name: str, entries: list[dict[str, Any]], as_json: bool) -> str:
+def render(name: str, entries: list[dict[str, Any]], as_json: bool,
+           evals: Mapping[str, Any] | None = None) -> str:
     if as_json:
-        return json.dumps({"endpoint": name, "probes": entries}, indent=2) + "\n"
+        return json.dumps({"endpoint": name, "probes": entries, "evals": evals or {}},
+                          indent=2) + "\n"
     lines = [f"Last {len(entries)} probes of endpoint {name}, newest last.", ""]
     for item in entries:
         lines.append(f"== {item['time']}  {item['outcome']}  (HTTP {item['status'] or '-'})")
         lines += _fields(item)
         lines.append("")
+    for suite, run in (evals or {}).items():
+        lines += _eval_lines(suite, run)
     return "\n".join(lines)
+
+
+def _eval_lines(suite: str, run: Mapping[str, Any]) -> list[str]:
+    """The last run of a suite: its scores, then one line per item."""
+    when = datetime.fromtimestamp(run["finished_unix"], UTC).isoformat(timespec="seconds")
+    scores = " ".join(f"{k}={_short(v)}" for k, v in run["scores"].items())
+    lines = [f"== eval {suite}  {when}  {run['outcome']}  {scores}".rstrip()]
+    for item in run["items"]:
+        value = "-" if item["value"] is None else _short(item["value"])
+        result = "error" if item["error"] else "fail" if item["passed"] is False else "pass"
+        why = f"  {item['error']}: {item['detail']}" if item["error"] else ""
+        lines.append(f"  [{item['index']}] {item['scorer']} {value} {result}{why}  "
+                     f"answer: {json.dumps(item['answer'])}")
+    return [*lines, ""]
 
 
 def _fields(item: Mapping[str, Any]) -> list[str]:

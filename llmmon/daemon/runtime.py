@@ -17,14 +17,15 @@ from llmmon.config import ConfigError, EndpointConfig
 from llmmon.config.settings import Settings, parse_listen
 from llmmon.daemon.auth import WebSecurity, load_web_config
 from llmmon.daemon.exporter import Daemon, Exporter
+from llmmon.daemon.extra import ExtraJobs
 from llmmon.daemon.history import History, log_change
 from llmmon.daemon.jobs import Job, Jobs, MissedRun
 from llmmon.daemon.landing import landing_page
 from llmmon.daemon.state import EndpointState, SamplerState
+from llmmon.metrics import insight
 from llmmon.metrics.families import RELOAD_OK, RELOAD_TIME, SAMPLER_DURATION, SAMPLER_SUCCESS
 from llmmon.metrics.recorder import Metrics
 from llmmon.probe.cost import DailySpend
-from llmmon.probe.load import run_load
 from llmmon.probe.run import run_probe
 from llmmon.probe.slo import SLOState
 from llmmon.probe.transport import make_client
@@ -58,6 +59,8 @@ class Runtime:
         # one, and asyncio's default executor is where the probes resolve names.
         self._reload_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmmon-reload")
         self._reloading = asyncio.Lock()
+        self.extra = ExtraJobs(self.metrics, self.jobs, self.endpoints, self._pool,
+                               self._context.nvml, lambda: "gpu" in self.samplers)
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.web: WebSecurity = load_web_config(settings.web_config_file)
@@ -66,7 +69,7 @@ class Runtime:
             lifecycle=lifecycle,
             page=lambda: landing_page(((s.config, s.last) for s in self.endpoints.values()),
                                       self.samplers),
-            probes=self.probe_history,
+            probes=self.probe_history, evals=self.extra.eval_results,
         ))
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -173,6 +176,7 @@ class Runtime:
         for name in SAMPLERS:
             old = None if first else getattr(self.settings.samplers, name)
             self._apply_sampler(name, old, getattr(settings.samplers, name))
+        self.extra.apply_evals(settings.evals)
         self.settings = settings
 
     def _add_endpoint(self, endpoint: EndpointConfig, history: int,
@@ -194,17 +198,14 @@ class Runtime:
         deadline = endpoint.timeout + DEADLINE_GRACE
         self.jobs.add(f"probe:{endpoint.name}", Job(lambda: self._probe(state), deadline),
                       endpoint.interval)
-        if endpoint.load:
-            deadline += endpoint.load.timeout
-            self.jobs.add(f"load:{endpoint.name}", Job(lambda: self._load_probe(state), deadline),
-                          endpoint.load.every, first_delay=endpoint.interval)
+        self.extra.add_endpoint(state)
 
     def _remove_endpoint(self, name: str, keep_series: bool = False) -> None:
         state = self.endpoints.pop(name)
         self.jobs.remove(f"probe:{name}")
-        self.jobs.remove(f"load:{name}")
+        labels, host = state.config.identity()
+        self.extra.remove_endpoint(name, labels, keep_series)
         if not keep_series:
-            labels, host = state.config.identity()
             self.metrics.remove_endpoint(labels, host, [p.name for p in state.config.prompts])
         self._spawn(_retire(state))
 
@@ -243,29 +244,11 @@ class Runtime:
             state.last = result
             state.history.add(endpoint, prompt, result)
             self.metrics.record_probe(state.labels, result)
+            insight.record_network(self.metrics, state.labels, result)
             now = time.monotonic()
             self.metrics.record_slo(state.labels, state.slo.record(result, endpoint.slo, now))
             self.metrics.set_slo_state(state.labels, state.slo, now)
-            self._report_spend(state)
-
-    async def _load_probe(self, state: EndpointState) -> None:
-        load = state.config.load
-        if load is None:
-            return
-        if reason := state.skip_reason():
-            self.metrics.record_skip(state.labels, reason)
-            return
-        async with make_client(state.config, load.concurrency) as client:
-            result = await run_load(client, state.config, load)
-        state.spend.add(result.spent_usd, result.spent_tokens)
-        if self.endpoints.get(state.config.name) is state:
-            self.metrics.record_load(state.labels, result)
-            self._report_spend(state)
-
-    def _report_spend(self, state: EndpointState) -> None:
-        if state.config.budget is not None:
-            usd, tokens = state.spend.today()
-            self.metrics.set_spent(state.labels, usd, tokens)
+            self.extra.report_spend(state)
 
     async def _sample(self, name: str) -> None:
         state = self.samplers[name]

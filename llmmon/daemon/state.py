@@ -12,6 +12,7 @@ import httpx
 from llmmon.config import EndpointConfig
 from llmmon.daemon.history import History
 from llmmon.probe.cost import DailySpend
+from llmmon.probe.modelinfo import ModelInfo
 from llmmon.probe.models import ListedModels
 from llmmon.probe.result import ProbeResult
 from llmmon.probe.slo import SLOState
@@ -30,6 +31,7 @@ class EndpointState:
     history: History = field(default_factory=lambda: History(0))
     listed: ListedModels = field(default_factory=ListedModels)  # the server's model list
     slo: SLOState = field(default_factory=lambda: SLOState(time.monotonic(), 0.0))
+    model: ModelInfo | None = None  # what the server last said of its model
 
     @property
     def labels(self) -> tuple[str, str, str]:

@@ -15,10 +15,11 @@ from llmmon.metrics.families import (
     TTFT_BUCKETS,
 )
 from llmmon.metrics.family import Family
+from llmmon.metrics.insight_families import INSIGHT_FAMILIES
 from llmmon.probe.result import ERROR_REASONS, REASON_MEANINGS
 from llmmon.samplers import sampler_families
 
-ALL_FAMILIES: tuple[Family, ...] = LIVE_FAMILIES + sampler_families()
+ALL_FAMILIES: tuple[Family, ...] = LIVE_FAMILIES + INSIGHT_FAMILIES + sampler_families()
 
 
 def render_docs() -> str:
@@ -30,7 +31,8 @@ def render_docs() -> str:
         "do not edit by hand.",
         "",
     ]
-    titles = {"probe": "Probes", "host": "Host sampler", "gpu": "GPU sampler",
+    titles = {"probe": "Probes", "eval": "Evaluation suites", "model": "Models",
+              "host": "Host sampler", "gpu": "GPU sampler",
               "process": "Process sampler", "self": "llmmon itself"}
     for group, title in titles.items():
         lines += [f"## {title}", "", "| name | type | labels | meaning |", "|---|---|---|---|"]

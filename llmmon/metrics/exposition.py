@@ -91,6 +91,13 @@ class LiveFamily:
         with self._lock:
             del self._children[tuple(str(v) for v in values)]
 
+    def remove_matching(self, *prefix: str) -> None:
+        """Drop every series whose first label values are ``prefix``."""
+        n = len(prefix)
+        with self._lock:
+            for key in [k for k in self._children if k[:n] == prefix]:
+                del self._children[key]
+
     def _change(self, child: _Child, update: Any) -> None:
         with self._lock:
             update(child)

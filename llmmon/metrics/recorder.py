@@ -81,6 +81,7 @@ from llmmon.metrics.families import (
     STARTING,
 )
 from llmmon.metrics.family import Family
+from llmmon.metrics.insight_families import INSIGHT_FAMILIES
 from llmmon.metrics.snapshots import SnapshotCollector
 from llmmon.probe.result import ERROR_REASONS
 
@@ -109,7 +110,7 @@ class Metrics:
         for make in (ProcessCollector, PlatformCollector, GCCollector):
             collector = make(registry=self.base)
             registry.register(collector)
-        self._live = {f: LiveFamily(f) for f in LIVE_FAMILIES}
+        self._live = {f: LiveFamily(f) for f in LIVE_FAMILIES + INSIGHT_FAMILIES}
         registry.register(FamiliesCollector(self._live.values()))
         self.gauge(BUILD_INFO).labels(__version__, platform.python_version()).set(1)
 
@@ -123,6 +124,9 @@ class Metrics:
 
     def histogram(self, family: Family) -> LiveFamily:
         assert family.kind == "histogram"
+        return self._live[family]
+
+    def family(self, family: Family) -> LiveFamily:
         return self._live[family]
 
     def exposition(self, openmetrics: bool) -> bytes:

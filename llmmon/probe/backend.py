@@ -7,11 +7,13 @@
   where TTFT starts.
 * Name resolution is timed apart from the TCP connect (the ``dns`` phase).
 * TLS runs over the same raw socket through ``ssl.SSLObject``, so HTTPS keeps kernel stamps.
+* The connection's round-trip time is the kernel's own estimate (``TCP_INFO``), read from
+  the socket: no extra traffic.
 
 The probe finds the stream in ``response.extensions["network_stream"]`` and reads its stamps
 through the ``Stamped`` protocol (``trace.py``): ``last_rx_ns`` / ``last_tx_ns`` in
-CLOCK_MONOTONIC nanoseconds, and ``dns_seconds``. ``transport.py`` puts this backend under
-the httpx client every probe uses.
+CLOCK_MONOTONIC nanoseconds, ``dns_seconds``, and ``rtt_seconds()``. ``transport.py`` puts
+this backend under the httpx client every probe uses.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ _TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" e
 _SCM_TIMESTAMPNS = _TIMESTAMPNS
 _ANCILLARY = socket.CMSG_SPACE(16) if _TIMESTAMPNS else 0
 _TIMESPEC = struct.Struct("@qq")
+# struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32s; tcpi_rtt, the smoothed RTT
+# in microseconds, is the 16th of them. Its layout only ever grows at the end.
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_TCPI_RTT = 68
+_U32 = struct.Struct("@I")
 
 
 class StampedStream(httpcore.AsyncNetworkStream):
@@ -85,6 +92,20 @@ class StampedStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         self._sock.close()
 
+    def rtt_seconds(self) -> float | None:
+        """The kernel's smoothed round-trip time of this connection; None off Linux, once
+        closed, or before the kernel has measured one."""
+        if _TCP_INFO is None:
+            return None
+        try:
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+        except OSError:  # closed (EBADF), or no TCP socket
+            return None
+        if len(info) < _TCPI_RTT + _U32.size:
+            return None
+        micros: int = _U32.unpack_from(info, _TCPI_RTT)[0]
+        return micros / 1e6 if micros else None  # 0: no sample yet
+
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> httpcore.AsyncNetworkStream:
         tls = TLSStream(self, ssl_context, server_hostname)
@@ -121,6 +142,9 @@ class TLSStream(httpcore.AsyncNetworkStream):
     dns_seconds = property(lambda self: self.raw.dns_seconds)
     last_rx_ns = property(lambda self: self.raw.last_rx_ns)
     last_tx_ns = property(lambda self: self.raw.last_tx_ns)
+
+    def rtt_seconds(self) -> float | None:
+        return self.raw.rtt_seconds()
 
     async def _flush(self) -> None:
         if pending := self._out.read():

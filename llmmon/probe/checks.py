@@ -11,7 +11,7 @@ from llmmon.config import Expect, JSONExpect, regex_search
 # answer took 19 s. A probe's answer is a few dozen tokens; a regex reads its first 64 KiB.
 MAX_REGEX_TEXT = 64 << 10
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+_LANGUAGE = re.compile(r"[a-zA-Z]*")
 
 
 def passes(expect: Expect, text: str) -> bool:
@@ -31,10 +31,24 @@ def passes(expect: Expect, text: str) -> bool:
     return expect.number is None or _number_ok(expect.number, expect.tolerance, text)
 
 
+def unfenced(answer: str) -> str:
+    """The answer without a Markdown fence around it (```json ... ```); done without a regex
+    such as ``\\s*```$``, which a hostile answer's run of spaces makes quadratic (40,000
+    spaces took 3 s on the loop)."""
+    text = answer.strip()
+    if text.startswith("```"):
+        text = text[3:]
+        language = _LANGUAGE.match(text)
+        text = text[language.end() if language else 0:]
+    if text.endswith("```"):
+        text = text[:-3]
+    return text.strip()
+
+
 def _json_ok(spec: JSONExpect | bool, text: str) -> bool:
     # Chat models like to wrap JSON in a Markdown fence; that is still a JSON answer.
     try:
-        value = json.loads(_FENCE.sub("", text.strip()))
+        value = json.loads(unfenced(text))
     except (ValueError, RecursionError):
         return False
     keys = spec.required_keys if isinstance(spec, JSONExpect) else []

@@ -11,7 +11,17 @@ from typing import Any, Literal, get_args
 import httpx
 
 from llmmon.probe.trace import NS
-from llmmon.providers.base import Delta, EndOfSequence, Event, Served, Usage
+from llmmon.providers.base import (
+    MAX_SERVER_SECONDS,
+    Delta,
+    EndOfSequence,
+    Event,
+    Served,
+    ServerPhase,
+    ServerTiming,
+    Usage,
+    server_timing,
+)
 
 # Why a probe failed: the `reason` label's values, and nothing else.
 ErrorReason = Literal["timeout", "connect", "http_4xx", "rate_limited", "http_5xx", "protocol",
@@ -36,6 +46,19 @@ REASON_MEANINGS: dict[ErrorReason, str] = {
     "wrong_model": "the response names another model than the configured one (see "
                    "`check_model`, `served_model`)",
     "check_failed": "the answer does not meet the prompt's `expect`",
+}
+# Where the server says its time went (``server_timing``'s keys, and nothing else): waiting
+# in its queue, reading the prompt, generating, loading the model, all of it, and the time a
+# proxy in front of it waited for its upstream.
+SERVER_PHASES: tuple[ServerPhase, ...] = get_args(ServerPhase)
+# Servers' timing headers, in milliseconds: OpenAI's, an Envoy proxy's, and TGI's (its
+# router/src/server.rs sends them on unstreamed responses only). TGI's x-inference-time is
+# prefill and decode together, which no phase is.
+TIMING_HEADERS: dict[str, ServerPhase] = {
+    "openai-processing-ms": "total",
+    "x-envoy-upstream-service-time": "upstream",
+    "x-queue-time": "queue",
+    "x-total-time": "total",
 }
 MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is treated as an hour
 # Rate-limit headers, OpenAI's and Anthropic's spellings, to a fixed `kind` label.
@@ -80,6 +103,11 @@ class ProbeResult:
     content_chunks: int = 0
     end_chunks: int = 0  # chunks carrying only the end-of-sequence token
     phases: dict[str, float] = field(default_factory=dict)
+    # The kernel's smoothed round-trip time of the probe's connection (TCP_INFO), seconds:
+    # the network's share, to set against the server's own timing below.
+    rtt: float | None = None
+    # Seconds the server says it spent, by phase (SERVER_PHASES), where it says so.
+    server_timing: dict[str, float] = field(default_factory=dict)
     check_passed: bool | None = None  # None: the prompt has no expectation, or no answer came
     cost_usd: float = 0.0
     ratelimit_remaining: dict[str, float] = field(default_factory=dict)
@@ -167,6 +195,11 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
         if isinstance(event, EndOfSequence):
             result.end_chunks += timing is not None
             continue
+        if isinstance(event, ServerTiming):
+            # checked again here: whatever decoder made it, labels and values stay sane
+            if event.phase in SERVER_PHASES and 0 <= event.seconds <= MAX_SERVER_SECONDS:
+                result.server_timing[event.phase] = event.seconds
+            continue
         if not isinstance(event, Delta):
             continue
         if not event.reasoning:
@@ -199,7 +232,8 @@ def _apply_usage(result: ProbeResult, usage: Usage) -> None:
 
 
 def read_headers(result: ProbeResult, headers: httpx.Headers) -> None:
-    """Rate-limit state and Retry-After, from whichever spelling the server uses."""
+    """Rate-limit state, Retry-After and the server's timing, from whichever spelling the
+    server uses."""
     for name, kind in RATELIMIT_HEADERS.items():
         value = _number(headers.get(name))
         if value is not None:
@@ -209,6 +243,8 @@ def read_headers(result: ProbeResult, headers: httpx.Headers) -> None:
         if value is not None and value > 0:
             result.ratelimit_limit[kind] = value
     result.retry_after = retry_after(headers.get("retry-after"))
+    for name, phase in TIMING_HEADERS.items():
+        apply_events(result, server_timing(phase, _number(headers.get(name)), 1e-3), 0, None)
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:

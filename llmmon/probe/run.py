@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 
 import httpx
@@ -57,6 +58,7 @@ async def run_probe(
     *,
     decoder: StreamDecoder | None = None,
     listed: ListedModels | None = None,
+    nonce: bool | None = None,
 ) -> ProbeResult:
     """Run one probe under ``endpoint.timeout``. Never raises (but for cancellation): every
     failure ends as a bounded reason, with a detail and a hint where there is one.
@@ -64,7 +66,10 @@ async def run_probe(
     ``decoder`` replaces the provider's stream decoder (benchmarks wrap it to see raw bytes).
     ``listed``, the endpoint's model-list cache, lets a successful probe also be checked
     against the models the server lists (for servers that echo the requested name).
+    ``nonce`` (default: the endpoint's ``cache_bust``) starts the prompt with a fresh one.
     """
+    if endpoint.cache_bust if nonce is None else nonce:
+        prompt = with_nonce(prompt)
     result = ProbeResult(endpoint.name, prompt.name)
     trace = Trace()
     start = time.monotonic_ns()
@@ -104,6 +109,13 @@ async def _conclude(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
     left = endpoint.timeout - (time.monotonic_ns() - start) / NS
     if result.ok and listed is not None and endpoint.check_model:
         await _check_listed(client, endpoint, result, listed, left)
+
+
+def with_nonce(prompt: Prompt) -> Prompt:
+    """The prompt behind a fresh nonce: no prefix cache (vLLM's, llama.cpp's, a gateway's)
+    holds a prompt that starts differently each time, so TTFT is what a new user waits.
+    Eight hex digits in brackets: short, and models read past them."""
+    return prompt.model_copy(update={"text": f"[{secrets.token_hex(4)}] {prompt.text}"})
 
 
 def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> None:
@@ -198,6 +210,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
                                    params=spec.params, extensions={"trace": trace})
     response = await client.send(request, stream=True)
     trace.stream = response.extensions.get("network_stream")
+    result.rtt = trace.rtt()  # now: httpx closes the response at the body's end (trace.py)
     try:
         result.status = response.status_code
         read_headers(result, response.headers)

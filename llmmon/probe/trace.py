@@ -17,6 +17,9 @@ class Stamped(Protocol):
     last_rx_ns: int | None  # kernel receive time of the last read, CLOCK_MONOTONIC ns
     last_tx_ns: int | None  # just before the last write's send, CLOCK_MONOTONIC ns
 
+    def rtt_seconds(self) -> float | None:
+        """The kernel's smoothed round-trip time of the connection, or None."""
+
 
 class Trace:
     """Collects httpcore's trace events (``extensions={"trace": trace}``)."""
@@ -30,6 +33,14 @@ class Trace:
         """The stream, when it is llmmon's and has stamped a read (the response head)."""
         stream = self.stream
         return stream if isinstance(stream, Stamped) and stream.last_rx_ns is not None else None
+
+    def rtt(self) -> float | None:
+        """The round-trip time of the response's connection, read once its head has come.
+        The kernel's estimate takes samples only from ACKs of what this side sent, and the
+        request is all sent by then: the body cannot change it. Later is too late: httpx
+        closes the response as its body ends, and the pool then shuts a connection the
+        server is closing (llama-server closes after a stream)."""
+        return self.stream.rtt_seconds() if isinstance(self.stream, Stamped) else None
 
     async def __call__(self, name: str, info: dict[str, Any]) -> None:
         self.at[name] = time.monotonic_ns()

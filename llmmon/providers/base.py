@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import SecretStr
 
@@ -40,6 +40,9 @@ ERROR_STATUS = {
     "template_error": 422, "tool_error": 422,
 }
 MAX_TOKENS = 10**9  # a token count above this is nonsense, treated as absent
+MAX_SERVER_SECONDS = 86400.0  # a server's timing above a day is nonsense, treated as absent
+# Where a server says its time went: label values, so a fixed set, never a response's key name.
+ServerPhase = Literal["queue", "prefill", "decode", "load", "total", "upstream"]
 
 @dataclass(frozen=True, slots=True)
 class Delta:
@@ -73,7 +76,15 @@ class EndOfSequence:
     TGI and SGLang count in their usage but send empty."""
 
 
-Event = Delta | Usage | Served | EndOfSequence
+@dataclass(frozen=True, slots=True)
+class ServerTiming:
+    """Seconds the server says it spent in one phase of this request (``server_timing``)."""
+
+    phase: ServerPhase
+    seconds: float
+
+
+Event = Delta | Usage | Served | EndOfSequence | ServerTiming
 
 
 @dataclass(frozen=True)
@@ -265,6 +276,18 @@ def field(obj: dict[str, Any], key: str) -> dict[str, Any]:
 def text_of(obj: dict[str, Any], key: str) -> str:
     value = obj.get(key)
     return value if isinstance(value, str) else ""
+
+
+def server_timing(phase: ServerPhase, value: object, unit: float) -> list[Event]:
+    """A ServerTiming from a number of ``unit`` seconds if it is plausible (NaN fails both
+    comparisons), else none: a server's timing is a second opinion, never a probe's failure."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return []
+    try:
+        seconds = value * unit
+    except OverflowError:  # an integer too large for a float
+        return []
+    return [ServerTiming(phase, seconds)] if 0 <= seconds <= MAX_SERVER_SECONDS else []
 
 
 def count(value: object) -> int | None:

@@ -1,5 +1,5 @@
 """Ollama's native chat API: ``POST {url}/api/chat``, streamed as NDJSON objects; the last
-has ``done: true`` and Ollama's own counts (``prompt_eval_count``, ``eval_count``)."""
+has ``done: true``, Ollama's own counts (``prompt_eval_count``, ``eval_count``) and durations."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from llmmon.providers.base import (
     Provider,
     RequestSpec,
     Served,
+    ServerPhase,
     Usage,
     bearer,
     chat,
@@ -23,11 +24,15 @@ from llmmon.providers.base import (
     field,
     load_object,
     merge,
+    server_timing,
     text_of,
 )
 
 _GO_DURATION = r"^-?\d+(\.\d+)?(ns|us|ms|s|m|h)?(\d+(\.\d+)?(ns|us|ms|s|m|h))*$"
 KeepAlive = Annotated[str, Field(pattern=_GO_DURATION)] | int
+# The last line's durations, in nanoseconds (docs.ollama.com/api/usage).
+DURATIONS: dict[str, ServerPhase] = {"total_duration": "total", "load_duration": "load",
+                                     "prompt_eval_duration": "prefill", "eval_duration": "decode"}
 
 
 class OllamaConfig(EndpointConfig):
@@ -85,4 +90,6 @@ def _events(obj: dict[str, Any]) -> list[Event]:
         events.append(Delta(content))
     if obj.get("done") is True:
         events.append(Usage(count(obj.get("prompt_eval_count")), count(obj.get("eval_count"))))
+        for key, phase in DURATIONS.items():
+            events += server_timing(phase, obj.get(key), 1e-9)
     return events

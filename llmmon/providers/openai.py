@@ -24,6 +24,7 @@ from llmmon.providers.base import (
     field,
     load_object,
     merge,
+    server_timing,
     text_of,
 )
 
@@ -115,10 +116,22 @@ def _events(obj: dict[str, Any], served: bool) -> list[Event]:
             events.append(Delta(text))
         elif not reasoning and choice.get("finish_reason") == "stop":
             events.append(EndOfSequence())
+    # Before the usage: a cached_tokens the usage itself gives wins over timings' cache_n.
+    events += _timings(field(obj, "timings"))
     usage = field(obj, "usage")
     if usage:
         details = field(usage, "prompt_tokens_details")
         events.append(Usage(count(usage.get("prompt_tokens")),
                             count(usage.get("completion_tokens")),
                             count(details.get("cached_tokens"))))
+    return events
+
+
+def _timings(timings: dict[str, Any]) -> list[Event]:
+    """llama-server's own timing, in the last chunk or the whole body: prompt and generation
+    milliseconds, and ``cache_n``, the prompt tokens its prompt cache served."""
+    events = [*server_timing("prefill", timings.get("prompt_ms"), 1e-3),
+              *server_timing("decode", timings.get("predicted_ms"), 1e-3)]
+    if (cached := count(timings.get("cache_n"))) is not None:
+        events.append(Usage(None, None, cached))
     return events

@@ -1,6 +1,8 @@
 """Hugging Face TGI's native API: ``POST {url}/generate_stream``, SSE events carrying one
 token each; the last also carries ``generated_text`` and ``details``. Not streamed:
-``POST {url}/generate``. (TGI's OpenAI-compatible ``/v1`` is the ``openai`` provider.)"""
+``POST {url}/generate``, whose timing comes in headers (``x-queue-time``, ``x-total-time``:
+read with the other headers, in ``probe/result.py``). (TGI's OpenAI-compatible ``/v1`` is
+the ``openai`` provider.)"""
 
 from __future__ import annotations
 

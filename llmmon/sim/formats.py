@@ -1,6 +1,7 @@
 """The wire formats the simulator speaks: OpenAI chat and completions, Anthropic Messages,
 Ollama's native chat and TGI's native generate. Each turns the simulated model's tokens into
-the bytes that API's real servers send."""
+the bytes that API's real servers send, the servers' own timing included: ``delays`` are the
+seconds the simulator waited before each chunk, the first being its "prefill"."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ class Format:
         """(prompt, max tokens, stream) from a request body; raises on a malformed one."""
         return str(body["messages"][-1]["content"]), _max_tokens(body), bool(body.get("stream"))
 
+    def headers(self, delays: list[float]) -> dict[str, str]:
+        """Headers of a response that was not streamed (TGI's timing)."""
+        return {}
+
     def error(self, reason: str) -> bytes:
         """An error sent inside the stream, as vLLM does: its status in `code`."""
         code = {"rate_limited": 429, "http_4xx": 400}.get(reason, 503)
@@ -32,22 +37,24 @@ class Format:
         delta = {"reasoning_content": text} if reasoning else {"content": text}
         return sse(self._chunk(model, {"delta": delta}, x_sent_ns=sent_ns))
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
-                eos: bool = False) -> bytes:
+    def closing(self, model: str, usage: tuple[int, int], delays: list[float],
+                terminate: bool = True, eos: bool = False) -> bytes:
         # With eos, the end-of-sequence token: counted in usage, sent as an empty chunk.
         end = sse(self._chunk(model, {"delta": {}, "finish_reason": "stop" if eos else "length"}))
+        # llama-server's timings ride on the last chunk, the usage chunk
         tail = sse({"id": "sim", "object": "chat.completion.chunk", "created": _now(),
-                    "model": model, "choices": [], "usage": _usage(*usage)})
+                    "model": model, "choices": [], "usage": _usage(*usage),
+                    "timings": _timings(usage, delays)})
         return end + tail + (b"data: [DONE]\n\n" if terminate else b"")
 
-    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int]
-              ) -> dict[str, Any]:
+    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int],
+              delays: list[float]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if reasoning:
             message["reasoning_content"] = reasoning
         return {"id": "sim", "object": "chat.completion", "created": _now(), "model": model,
                 "choices": [{"index": 0, "finish_reason": "length", "message": message}],
-                "usage": _usage(*usage)}
+                "usage": _usage(*usage), "timings": _timings(usage, delays)}
 
     def _chunk(self, model: str, choice: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {"id": "sim", "object": "chat.completion.chunk", "created": _now(),
@@ -64,11 +71,11 @@ class Completions(Format):
     def token(self, model: str, text: str, reasoning: bool, sent_ns: str) -> bytes:
         return sse(self._chunk(model, {"text": text}, x_sent_ns=sent_ns))
 
-    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int]
-              ) -> dict[str, Any]:
+    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int],
+              delays: list[float]) -> dict[str, Any]:
         return {"id": "sim", "object": "text_completion", "created": _now(), "model": model,
                 "choices": [{"index": 0, "finish_reason": "length", "text": text}],
-                "usage": _usage(*usage)}
+                "usage": _usage(*usage), "timings": _timings(usage, delays)}
 
 
 class Anthropic(Format):
@@ -91,8 +98,8 @@ class Anthropic(Format):
                 }.get(reason, "overloaded_error")
         return event("error", {"type": "error", "error": {"type": kind, "message": "Overloaded"}})
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
-                eos: bool = False) -> bytes:
+    def closing(self, model: str, usage: tuple[int, int], delays: list[float],
+                terminate: bool = True, eos: bool = False) -> bytes:
         out = (event("content_block_stop", {"type": "content_block_stop", "index": 0})
                + event("message_delta", {"type": "message_delta",
                                          "delta": {"stop_reason": "max_tokens"},
@@ -100,8 +107,8 @@ class Anthropic(Format):
                                                    "output_tokens": usage[1]}}))
         return out + (event("message_stop", {"type": "message_stop"}) if terminate else b"")
 
-    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int]
-              ) -> dict[str, Any]:
+    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int],
+              delays: list[float]) -> dict[str, Any]:
         content = ([{"type": "thinking", "thinking": reasoning}] if reasoning else []) + [
             {"type": "text", "text": text}]
         return {"id": "msg_sim", "type": "message", "role": "assistant", "model": model,
@@ -130,21 +137,23 @@ class Ollama(Format):
     def error(self, reason: str) -> bytes:
         return line({"error": "simulated error in the stream"})  # Ollama names no type
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
-                eos: bool = False) -> bytes:
+    def closing(self, model: str, usage: tuple[int, int], delays: list[float],
+                terminate: bool = True, eos: bool = False) -> bytes:
         if not terminate:
             return b""
-        return line({**self.whole(model, "", "", usage), "message": {"role": "assistant",
-                                                                      "content": ""}})
+        return line({**self.whole(model, "", "", usage, delays),
+                     "message": {"role": "assistant", "content": ""}})
 
-    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int]
-              ) -> dict[str, Any]:
+    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int],
+              delays: list[float]) -> dict[str, Any]:
         message = {"role": "assistant", "content": text}
         if reasoning:
             message["thinking"] = reasoning
+        prefill, decode = (round(seconds * 1e9) for seconds in _phases(delays))
         return {"model": model, "created_at": "2026-01-01T00:00:00Z", "message": message,
                 "done": True, "done_reason": "length", "prompt_eval_count": usage[0],
-                "eval_count": usage[1], "total_duration": 1, "eval_duration": 1}
+                "eval_count": usage[1], "total_duration": prefill + decode,
+                "load_duration": 0, "prompt_eval_duration": prefill, "eval_duration": decode}
 
 
 class TGI(Format):
@@ -169,8 +178,8 @@ class TGI(Format):
                 }.get(reason, "incomplete_generation")
         return sse({"error": "simulated error in the stream", "error_type": kind})
 
-    def closing(self, model: str, usage: tuple[int, int], terminate: bool = True,
-                eos: bool = False) -> bytes:
+    def closing(self, model: str, usage: tuple[int, int], delays: list[float],
+                terminate: bool = True, eos: bool = False) -> bytes:
         if not terminate:
             return b""
         # TGI's last event carries the end-of-sequence token (special) and the details.
@@ -179,10 +188,17 @@ class TGI(Format):
                     "generated_text": "", "details": {"finish_reason": "length",
                                                       "generated_tokens": usage[1]}})
 
-    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int]
-              ) -> dict[str, Any]:
+    def whole(self, model: str, text: str, reasoning: str, usage: tuple[int, int],
+              delays: list[float]) -> dict[str, Any]:
         return {"generated_text": text, "details": {"finish_reason": "length",
                                                     "generated_tokens": usage[1]}}
+
+    def headers(self, delays: list[float]) -> dict[str, str]:
+        # TGI's router (server.rs) on /generate: whole milliseconds, cut as Rust's as_millis.
+        # A stream's headers leave before the times are known: it sends none of these.
+        busy = str(int(sum(delays) * 1000))
+        return {"x-validation-time": "0", "x-queue-time": "0", "x-inference-time": busy,
+                "x-total-time": busy}
 
 
 FORMATS: dict[str, Format] = {
@@ -201,6 +217,23 @@ def _max_tokens(body: dict[str, Any]) -> int:
 
 def _now() -> int:
     return int(time.time())
+
+
+def _phases(delays: list[float]) -> tuple[float, float]:
+    """(prefill, decode) seconds: the wait before the first chunk, then the rest."""
+    return (delays[0], sum(delays[1:])) if delays else (0.0, 0.0)
+
+
+def _timings(usage: tuple[int, int], delays: list[float]) -> dict[str, Any]:
+    """llama-server's ``timings`` (its server-task.cpp), from a server without a prompt cache."""
+    prefill, decode = _phases(delays)
+    out: dict[str, Any] = {"cache_n": 0}
+    for kind, tokens, seconds in (("prompt", usage[0], prefill), ("predicted", usage[1], decode)):
+        fair = 0 < tokens < 10**9 and seconds > 0  # huge_usage sends a 400-digit count
+        out.update({f"{kind}_n": tokens, f"{kind}_ms": seconds * 1e3,
+                    f"{kind}_per_token_ms": seconds * 1e3 / tokens if fair else 0.0,
+                    f"{kind}_per_second": tokens / seconds if fair else 0.0})
+    return out
 
 
 def _usage(prompt_tokens: int, output_tokens: int) -> dict[str, int]:

@@ -57,6 +57,7 @@ class FakeNVML:
         self.gpus = gpus
         self.library, self.driver = library, driver
         self.initialised = False
+        self._inits = 0
         self.calls: list[tuple[str, int]] = []  # (function, GPU index) of every device call
         self.xid_queue: queue.Queue[tuple[int, int]]  # put (GPU index, XID) to raise an event
         self.module = self._build()
@@ -90,10 +91,12 @@ class FakeNVML:
                 self._raise(real.NVML_ERROR_LIBRARY_NOT_FOUND)
             if not self.driver:
                 self._raise(real.NVML_ERROR_DRIVER_NOT_LOADED)
+            self._inits += 1  # NVML counts its inits: each shutdown undoes one
             self.initialised = True
 
         def shutdown() -> None:
-            self.initialised = False
+            self._inits = max(0, self._inits - 1)
+            self.initialised = self._inits > 0
 
         def getter(fn: str, read: Any) -> Any:
             return lambda handle, *args: read(self._gpu(fn, handle))

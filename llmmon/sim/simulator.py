@@ -101,6 +101,7 @@ class _Plan:
     reasoning: list[str]
     tokens: list[str]
     prompt_tokens: int
+    delays: list[float] = dataclasses.field(default_factory=list)  # slept before each chunk
 
     @property
     def usage(self) -> tuple[int, int]:
@@ -168,13 +169,15 @@ class Simulator:
             headers.update({"Content-Type": fmt.content_type, "Cache-Control": "no-cache"})
             return Response(200, headers=headers, stream=self.in_flight.wrap(self._stream(plan)),
                             before_write=_stamp)
-        await asyncio.sleep(self._delay(s.ttft)
-                            + sum(self._delay(s.itl) for _ in [*reasoning, *tokens][1:]))
+        plan.delays = [self._delay(s.ttft),
+                       *(self._delay(s.itl) for _ in [*reasoning, *tokens][1:])]
+        await asyncio.sleep(sum(plan.delays))
         self.tokens_sent += len(reasoning) + len(tokens)
         if s.fault == "deep_json":
             return Response(200, b"[" * DEEP + b"]" * DEEP, {**_JSON, **headers})
-        whole = fmt.whole(model, "".join(tokens), "".join(reasoning), self._usage(plan))
-        return _json(whole, headers=headers)
+        whole = fmt.whole(model, "".join(tokens), "".join(reasoning), self._usage(plan),
+                          plan.delays)
+        return _json(whole, headers={**headers, **fmt.headers(plan.delays)})
 
     def _usage(self, plan: _Plan) -> tuple[int, int]:
         prompt, output = plan.usage
@@ -238,7 +241,8 @@ class Simulator:
             yield (b"" if fmt.content_type == "application/x-ndjson" else b"data: ") \
                 + b"[" * DEEP + b"]" * DEEP + b"\n\n"
         for i, (reasoning, piece) in enumerate(pieces):
-            await asyncio.sleep(self._delay(s.ttft if i == 0 else s.itl))
+            plan.delays.append(self._delay(s.ttft if i == 0 else s.itl))
+            await asyncio.sleep(plan.delays[-1])
             if s.fault == "reset" and i == len(pieces) // 2:
                 raise ConnectionResetError("simulated reset")
             if s.fault == "stream_error" and i == len(pieces) // 2:
@@ -249,8 +253,8 @@ class Simulator:
             if s.fault == "malformed" and i == len(pieces) // 2:
                 yield b"data: {not json\n\n" if fmt.content_type != "application/x-ndjson" \
                     else b"{not json\n"
-        yield fmt.closing(model, self._usage(plan), terminate=s.fault != "truncate",
-                          eos=s.eos_chunk)
+        yield fmt.closing(model, self._usage(plan), plan.delays,
+                          terminate=s.fault != "truncate", eos=s.eos_chunk)
 
 
 # Token events are built with this mark in place of their send time, and the mark is

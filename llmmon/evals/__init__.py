@@ -1,0 +1,1 @@
+"""Evaluation suites: scorers, the eval run, and the suites llmmon ships (``suites/``)."""
