@@ -325,4 +325,4 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 # Real servers, shared by the whole session (after the helpers above, which they use).
-from tests.realservers import litellm_proxy, llama_server  # noqa: E402, F401
+from tests.realservers import litellm_proxy, llama_cpp_server, llama_server  # noqa: E402, F401

@@ -15,7 +15,17 @@ from llmmon.metrics.families import (
     TTFT_BUCKETS,
 )
 from llmmon.metrics.family import Family
-from llmmon.metrics.insight_families import INSIGHT_FAMILIES
+from llmmon.metrics.insight_families import (
+    CACHE_STATES,
+    EVAL_OUTCOMES,
+    EVAL_RESULTS,
+    INSIGHT_FAMILIES,
+    MODEL_SOURCES,
+    QUANTIZATIONS,
+    SCORERS,
+    SERVER_PHASES,
+    TTFT_SHARES,
+)
 from llmmon.probe.result import ERROR_REASONS, REASON_MEANINGS
 from llmmon.samplers import sampler_families
 
@@ -51,6 +61,13 @@ def render_docs() -> str:
         + ", ".join(f"`{r}`" for r in SKIP_REASONS) + "; `kind` ∈ "
         + ", ".join(f"`{k}`" for k in RATELIMIT_KINDS) + "; `prompt` is a configured "
         "prompt name; `result` ∈ `pass`, `fail`.",
+        "",
+        "Evaluation suites, the model, the cache and the server's time: `suite` is a "
+        "configured suite name; `scorer` ∈ " + _codes(SCORERS) + "; eval `result` ∈ "
+        + _codes(EVAL_RESULTS) + "; `outcome` of a run ∈ " + _codes(EVAL_OUTCOMES)
+        + "; `cache` ∈ " + _codes(CACHE_STATES) + "; server `phase` ∈ "
+        + _codes(SERVER_PHASES) + "; `share` ∈ " + _codes(TTFT_SHARES) + "; `source` ∈ "
+        + _codes(MODEL_SOURCES) + "; `quantization` ∈ " + _codes(QUANTIZATIONS) + ".",
         "",
         "Histogram buckets (seconds unless noted): TTFT " + _fmt(TTFT_BUCKETS)
         + "; ITL and TPOT " + _fmt(ITL_BUCKETS) + "; E2E " + _fmt(E2E_BUCKETS)
@@ -119,7 +136,15 @@ RESULT_FIELDS = {
     "ratelimit_limit": "the rate limits those headers announce (requests, tokens per window)",
     "retry_after": "its Retry-After, seconds", "text": "the answer",
     "sent_ns": "CLOCK_MONOTONIC of the request's last byte",
+    "rtt": "the kernel's smoothed round-trip time of the probe's connection (TCP_INFO "
+           "tcpi_rtt), seconds; null off Linux",
+    "server_timing": "seconds the server says it spent, by phase (queue, prefill, decode, "
+                     "load, total, upstream), where it says so",
 }
+
+
+def _codes(values: tuple[str, ...]) -> str:
+    return ", ".join(f"`{v}`" for v in values)
 
 
 def _fmt(buckets: tuple[float, ...]) -> str:

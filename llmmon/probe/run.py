@@ -208,7 +208,16 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
     headers = {**endpoint.extra_headers(), "Accept-Encoding": "identity", **spec.headers}
     request = client.build_request("POST", spec.url, json=spec.body, headers=headers,
                                    params=spec.params, extensions={"trace": trace})
-    response = await client.send(request, stream=True)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.RemoteProtocolError:
+        # A kept-alive connection the server closed as it was reused (llama-server closes a
+        # streamed response's connection just after its end): nothing was answered, so ask
+        # once more on a new connection, as browsers and Go's http.Transport do.
+        if "connection.connect_tcp.started" in trace.at:
+            raise
+        trace.at.clear()
+        response = await client.send(request, stream=True)
     trace.stream = response.extensions.get("network_stream")
     result.rtt = trace.rtt()  # now: httpx closes the response at the body's end (trace.py)
     try:

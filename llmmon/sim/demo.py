@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from llmmon.config import EndpointConfig
+from llmmon.config.evals import EvalSuite
 from llmmon.config.settings import Settings
 from llmmon.daemon.runtime import Runtime
 from llmmon.providers.openai import OpenAIConfig
@@ -36,7 +37,13 @@ def demo_endpoint(port: int) -> EndpointConfig:
         "pricing": {"input_per_million": 0.15, "output_per_million": 0.60},
         "budget": {"daily_usd": 5.0, "daily_tokens": 2_000_000},
         "load": {"concurrency": 4, "requests": 8, "every": "1m", "timeout": "30s"},
+        "cache_probe": {"every": "1m", "prefix_words": 100},
     })
+
+
+def demo_suite() -> EvalSuite:
+    return EvalSuite.model_validate({"name": "sanity", "builtin": "sanity",
+                                     "endpoints": ["demo"], "every": "2m", "sample": 8})
 
 
 def demo_gpus() -> ModuleType | None:
@@ -58,12 +65,14 @@ def demo_adjuster(port: int) -> Callable[[Settings], Settings]:
     (the simulator runs in it), to a loaded config."""
     pidfile = Path(tempfile.gettempdir()) / f"llmmon-demo-{os.getpid()}.pid"
     pidfile.write_text(f"{os.getpid()}\n")
-    endpoint = demo_endpoint(port)
+    endpoint, suite = demo_endpoint(port), demo_suite()
     target = ProcessTarget(name="demo-server", pidfile=pidfile)
 
     def adjust(settings: Settings) -> Settings:
         if not any(e.name == endpoint.name for e in settings.endpoints):
             settings.endpoints.append(endpoint)
+            if not any(s.name == suite.name for s in settings.evals):
+                settings.evals.append(suite)
         targets = settings.samplers.process.targets
         if not any(t.name == target.name for t in targets):
             targets.append(target)
