@@ -63,7 +63,8 @@ async def main(pairs: int) -> None:
             cold, warm, cached = [], [], []
             for _ in range(pairs):
                 c, w = await run_cache_probe(client, endpoint, CacheProbeConfig())
-                assert w is not None and c.ttft and w.ttft, (c.detail, w and w.detail)
+                if w is None or not c.ttft or not w.ttft:
+                    raise SystemExit(f"cache probe failed: {c.detail} / {w and w.detail}")
                 cold.append(c.ttft)
                 warm.append(w.ttft)
                 cached.append((w.cached_tokens or 0, w.prompt_tokens or 0))
