@@ -716,7 +716,7 @@ def quality(b: Board) -> None:
         a server that returns the logprobs of the prompt (OpenAI completions with echo and
         logprobs, as vLLM and llama.cpp do): empty without perplexity items.""")
     b.bargauge("Items of the last run", [(
-        f"llmmon_eval_items{{{EP}}}", "{{result}} · {{suite}} · " + E)], "short", w=6,
+        f"llmmon_eval_last_run_items{{{EP}}}", "{{result}} · {{suite}} · " + E)], "short", w=6,
         minimum=0, overrides=[
             {"matcher": {"id": "byRegexp", "options": f"^{result} "}, "properties": [
                 {"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}

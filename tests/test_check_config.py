@@ -208,6 +208,9 @@ def test_readme_example_passes_offline(tmp_path: Path, text: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+SUITE_LINE = '{"input": "What is 2 + 3?", "reference": "5", "scorer": "number"}\n'
+
+
 @pytest.mark.parametrize("text", readme_configs())
 def test_readme_example_passes_with_its_keys_and_files(tmp_path: Path, text: str) -> None:
     """With the variables it names set and the files it names present (moved under a
@@ -219,7 +222,8 @@ def test_readme_example_passes_with_its_keys_and_files(tmp_path: Path, text: str
         if key in _FILE_KEYS:
             local = tmp_path / "files" / value.lstrip("/")
             local.parent.mkdir(parents=True, exist_ok=True)
-            local.write_text("{}\n" if key == "web_config_file" else "dummy\n")
+            local.write_text("{}\n" if key == "web_config_file" else SUITE_LINE
+                             if value.endswith(".jsonl") else "dummy\n")
             text = text.replace(value, str(local))
     done = llmmon("check-config", "-c", str(write(tmp_path, text)), env=env)
     assert done.returncode == 0, done.stderr

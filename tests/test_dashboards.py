@@ -452,3 +452,13 @@ def test_boards_link_to_each_other(boards: dict[str, dict[str, Any]]) -> None:
         to_other = [link for link in links if link.get("url") == f"/d/{boards[other]['uid']}"]
         assert to_other, name
         assert all(link["keepTime"] and link["includeVars"] for link in to_other), name
+
+
+def test_every_insight_family_is_on_a_panel(boards: dict[str, dict[str, Any]]) -> None:
+    """Evals, model, cache, network and energy families are each read by a query."""
+    from llmmon.metrics.insight_families import INSIGHT_FAMILIES
+
+    queried = " ".join(t.get("expr", "") for _, _, t in targets(boards))
+    missing = [f.name for f in INSIGHT_FAMILIES
+               if not re.search(re.escape(f.name) + r"(_bucket|_sum|_count)?\b", queried)]
+    assert missing == []

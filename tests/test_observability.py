@@ -126,6 +126,21 @@ def may_be_empty() -> dict[tuple[str, str, str], bool]:
          "llmmon_probe_time_to_first_reasoning_token_seconds"): True,
         ("llm-endpoints.json", "Reasoning models: first thinking and first answer token",
          "llmmon_probe_time_to_first_answer_token_seconds"): True,
+        # Perplexity needs a server that returns the logprobs of a text it is shown (OpenAI
+        # completions with echo and logprobs); the simulator returns none, so no suite of the
+        # stack has perplexity items (an item would score an error, never a figure).
+        ("llm-endpoints.json", "Perplexity by suite", "llmmon_eval_score"): True,
+        # Model figures only a server's own description gives: the simulator lists its model
+        # without llama.cpp's meta (size, n_ctx) or vLLM's max_model_len, and GPU memory is
+        # Ollama's /api/ps only. The parameter count and quantisation come from the model's
+        # name (team-b's vllm), which is not the server answering, so no answer time either.
+        ("llm-endpoints.json", "Models", "llmmon_model_size_bytes"): True,
+        ("llm-endpoints.json", "Models", "llmmon_model_vram_bytes"): True,
+        ("llm-endpoints.json", "Models", "llmmon_model_context_length_tokens"): True,
+        ("llm-endpoints.json", "Models", "llmmon_model_info_timestamp_seconds"): True,
+        # Drawn per failed cache probe, and created at the first: the simulator answers every
+        # one.
+        ("llm-endpoints.json", "Cache probe errors", "llmmon_cache_probe_errors_total"): True,
         # The container's CPU quota and memory limit are exported only when its cgroup sets
         # them; on a machine (or in a container) without limits the series do not exist.
         ("llm-resources.json", "Container CPU against its limit",
@@ -219,7 +234,9 @@ def stack(tmp_path: Path, start_daemon: Callable[..., Daemon], simulator_process
 
     team-a (`--demo`, for the dashboards): `vllm` refuses connections, with no start-up
     grace; `loading` refuses them too but is within its grace. team-b: `vllm` too, serving
-    but slower than its own 10 ms TTFT objective; `wrong` answers wrongly."""
+    but slower than its own 10 ms TTFT objective, with a cache probe and a model whose name
+    gives its size (as "Llama-3.1-8B" does: the simulator describes no model); `wrong`
+    answers wrongly; an evaluation suite runs on both every 2 seconds."""
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     dead = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
@@ -229,10 +246,13 @@ def stack(tmp_path: Path, start_daemon: Callable[..., Daemon], simulator_process
         {**every, "name": "loading", "url": dead},  # the default grace, 10 minutes
     ]}
     team_b = {"endpoints": [
-        {**every, "name": "vllm", "url": simulator_process.base, "slo": {"ttft": "10ms"}},
+        {**every, "name": "vllm", "url": simulator_process.base, "slo": {"ttft": "10ms"},
+         "model": "sim-1.5B-Q4_K_M", "cache_probe": {"every": "2s", "prefix_words": 50}},
         {**every, "name": "wrong", "url": simulator_process.base, "prompts": [
             {"name": "sum", "text": "What is 2 + 3?", "expect": {"number": 6}}]},
-    ]}
+    ], "evals": [{"name": "sanity-mini", "every": "2s", "items": [
+        {"input": "What is the capital of France?", "reference": "Paris", "scorer": "contains"},
+        {"input": "What is 2 + 3?", "reference": "5", "scorer": "number"}]}]}
     for name, config in (("a", team_a), ("b", team_b)):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
     daemon_a = start_daemon("--demo", "-c", str(tmp_path / "a.yaml"))

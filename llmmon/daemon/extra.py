@@ -53,6 +53,7 @@ class ExtraJobs:
                                               deadline + endpoint.load.timeout),
                           endpoint.load.every, first_delay=endpoint.interval)
         if endpoint.cache_probe:
+            insight.add_cache(self.metrics, state.labels)
             self.jobs.add(f"cache:{name}", Job(lambda: self._cache(state), 2 * deadline),
                           endpoint.cache_probe.every, first_delay=endpoint.interval)
         if endpoint.model_info > 0:

@@ -33,6 +33,7 @@ from llmmon.metrics.insight_families import (
     TTFT_SHARE,
 )
 from llmmon.probe.modelinfo import quantization_label
+from llmmon.probe.result import ERROR_REASONS
 
 if TYPE_CHECKING:
     from llmmon.evals.runner import EvalRun
@@ -101,6 +102,12 @@ def record_model(m: Metrics, labels: Labels, info: ModelInfo, now: float) -> Non
             m.gauge(family).remove_matching(*labels)
     if from_server:
         m.gauge(MODEL_REFRESHED).labels(*labels).set(now)
+
+
+def add_cache(m: Metrics, labels: Labels) -> None:
+    """The cache probe's error counters at zero: its first failure shows in increase()."""
+    for reason in ERROR_REASONS:
+        m.counter(CACHE_ERRORS).labels(*labels, reason)
 
 
 def record_cache(m: Metrics, labels: Labels, cold: ProbeResult, warm: ProbeResult | None
