@@ -1,7 +1,7 @@
 # llmmon as a sidecar image: a wheel built in one stage, installed into a slim Python in the
 # next, so no compiler, pip cache or source tree reaches the final image.
-#   docker build -t llmmon:0.2.0 .
-#   docker run --read-only --tmpfs /tmp -p 9977:9977 llmmon:0.2.0 --demo
+#   docker build -t llmmon:0.3.0 .
+#   docker run --read-only --tmpfs /tmp -p 9977:9977 llmmon:0.3.0 --demo
 
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
