@@ -15,6 +15,7 @@ from llmmon.config.settings import Settings
 from llmmon.daemon.runtime import Runtime
 from llmmon.evals.logprobs import text_logprobs
 from llmmon.evals.runner import EvalRun, ItemResult, pick, run_suite
+from llmmon.evals.scorers import perplexity
 from llmmon.metrics.insight import ttft_shares
 from llmmon.probe.cache import cache_prompts
 from llmmon.probe.transport import make_client
@@ -63,15 +64,20 @@ def test_run_scores_are_means_and_perplexity_is_over_all_tokens() -> None:
     assert scores["f1"] == pytest.approx(0.25)
     assert scores["exact"] == 1.0
     assert scores["perplexity"] == pytest.approx(math.exp((math.log(2) + 3 * math.log(8)) / 4))
-    assert run.counts() == {"pass": 4, "fail": 1, "error": 1}
+    assert run.counts() == {"pass": 2, "fail": 1, "error": 1}  # a perplexity is neither
 
 
 def test_echoed_logprobs_keep_the_prompts_tokens_only() -> None:
     vllm = {"choices": [{"logprobs": {"token_logprobs": [None, -1.0, -2.0, -0.5],
                                       "text_offset": [0, 3, 7, 11]}}]}
     assert text_logprobs(vllm, 11) == [None, -1.0, -2.0]  # the generated token dropped
-    junk = {"choices": [{"logprobs": {"token_logprobs": [None, "x", 0.5, float("nan"), -1]}}]}
-    assert text_logprobs(junk, 99) == [None, None, None, None, -1.0]
+    junk = {"choices": [{"logprobs": {"token_logprobs": [None, "x", -0.5, True, -1]}}]}
+    found = text_logprobs(junk, 99)
+    assert found[0] is None
+    assert math.isnan(found[1])
+    assert math.isnan(found[3])
+    assert found[2::2] == [-0.5, -1.0]
+    assert perplexity(found) is None  # junk is refused, not skipped
     server = {"choices": [{"logprobs": {"content": [{"token": "\n", "logprob": -0.9}]}}]}
     assert text_logprobs(server, 5) == []  # llama-server: the generated token's only
     assert text_logprobs({"choices": "no"}, 5) == []

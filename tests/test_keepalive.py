@@ -36,8 +36,8 @@ async def _read_request(reader: asyncio.StreamReader) -> bool:
 async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, list[int]]]:
     """Answers the first request of each connection; a second request on the same
     connection is read and the connection closed unanswered. ``first_too``: every request
-    goes unanswered."""
-    first_too = getattr(request, "param", False)
+    goes unanswered. ``close_after``: seconds before the unanswered close."""
+    first_too, close_after = getattr(request, "param", (False, 0.0))
     served: list[int] = []  # requests answered, per connection (its number)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -50,6 +50,7 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, lis
                 await writer.drain()
                 served[number - 1] += 1
                 await _read_request(reader)
+                await asyncio.sleep(close_after)  # the server's own pace: "working" on it
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.close()
@@ -70,11 +71,28 @@ async def test_a_reused_connection_closed_unanswered_is_asked_again(
         second = await run_probe(client, endpoint, PROMPT)
     assert first.ok, first.detail
     assert second.ok, second.detail  # the retry, on a second connection
+    assert (first.retried, second.retried) == (False, True)
     assert served == [1, 1]
     assert second.phases.get("connect") is not None  # measured on the new connection
 
 
-@pytest.mark.parametrize("server", [True], indirect=True)
+@pytest.mark.parametrize("server", [(False, 0.3)], indirect=True)
+async def test_a_connection_closed_after_the_server_took_its_time_is_not_asked_again(
+        server: tuple[str, list[int]]) -> None:
+    """300 ms after the request: the server may have worked on it. A failure, not a retry
+    that would send it twice and hide the drop."""
+    url, served = server
+    endpoint = make_endpoint(url, cache_bust=False)
+    async with make_client(endpoint) as client:
+        first = await run_probe(client, endpoint, PROMPT)
+        second = await run_probe(client, endpoint, PROMPT)
+    assert first.ok, first.detail
+    assert second.error == "protocol"
+    assert not second.retried
+    assert served == [1]
+
+
+@pytest.mark.parametrize("server", [(True, 0.0)], indirect=True)
 async def test_a_new_connection_closed_unanswered_is_not_asked_again(
         server: tuple[str, list[int]]) -> None:
     url, served = server

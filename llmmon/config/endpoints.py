@@ -91,6 +91,9 @@ class LoadConfig(StrictModel):
     requests: int = Field(default=16, ge=1, le=10_000)
     every: Duration = 600.0
     timeout: Duration = 120.0  # for the whole burst
+    # With the GPU sampler on: this host's GPU energy during the burst, per output token.
+    # Off for an endpoint those GPUs do not serve (a remote API): their energy is not its.
+    energy: bool = True
 
 
 class CacheProbeConfig(StrictModel):

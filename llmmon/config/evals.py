@@ -43,6 +43,9 @@ MAX_ITEMS = 100_000
 CSV_COLUMNS = ("id", "input", "reference", "scorer", "tolerance")
 
 
+_NEEDS_INPUT = "input is required (but for the perplexity scorer)"
+
+
 class EvalItem(StrictModel):
     """One question. ``reference`` is what the answer is scored against (several: the best
     match counts, as SQuAD scores); for ``perplexity`` it is the text whose perplexity the
@@ -78,8 +81,10 @@ class EvalItem(StrictModel):
         if (self.expect is None and self.reference is None and self.schema_ is None
                 and self.scorer != "json"):
             raise ValueError("give reference (with a scorer) or expect")
-        if self.input is None and self.scorer != "perplexity":
-            raise ValueError("input is required (but for the perplexity scorer)")
+        # Without a scorer of its own, the suite's decides (check_scorer).
+        if self.input is None and (self.expect is not None
+                                   or self.scorer not in (None, "perplexity")):
+            raise ValueError(_NEEDS_INPUT)
         if self.expect is not None and self.scorer is not None:
             raise ValueError("an item with expect is scored by its checks: drop scorer")
         if self.scorer is not None:
@@ -95,6 +100,8 @@ class EvalItem(StrictModel):
             raise ValueError(f"schema is for the json scorer, not {scorer}")
         if self.reference is None and scorer != "json":
             raise ValueError(f"give reference (the {scorer} scorer needs one) or expect")
+        if self.input is None and scorer != "perplexity":
+            raise ValueError(_NEEDS_INPUT)
         if scorer == "perplexity" and len(self.references()) != 1:
             raise ValueError("give one reference, the text (the perplexity scorer)")
         for ref in self.references():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from pydantic import ConfigDict, Field, model_validator
 
 from llmmon.config.types import Name, Regex, StrictModel
@@ -36,3 +38,9 @@ class Prompt(StrictModel):
     text: str = Field(min_length=1, max_length=100_000)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     expect: Expect | None = None
+
+    def with_nonce(self) -> Prompt:
+        """The prompt behind a fresh nonce: no prefix cache (vLLM's, llama.cpp's, a
+        gateway's) holds a prompt that starts differently each time, so TTFT is what a new
+        user waits. Eight hex digits in brackets: short, and models read past them."""
+        return self.model_copy(update={"text": f"[{secrets.token_hex(4)}] {self.text}"})

@@ -25,6 +25,7 @@ from llmmon.samplers.energy import joules_between, read_energy
 
 DEADLINE_GRACE = 2.0
 MODEL_INFO_TIMEOUT = 5.0
+NVML_TIMEOUT = 5.0
 
 
 @dataclass
@@ -48,6 +49,10 @@ class ExtraJobs:
     def add_endpoint(self, state: EndpointState) -> None:
         endpoint, name = state.config, state.config.name
         deadline = endpoint.timeout + DEADLINE_GRACE
+        # A reload that kept the endpoint's series may have turned a feature off.
+        insight.remove_features(self.metrics, state.labels, cache=not endpoint.cache_probe,
+                                model=not endpoint.model_info,
+                                energy=not (endpoint.load and endpoint.load.energy))
         if endpoint.load:
             self.jobs.add(f"load:{name}", Job(lambda: self._load(state),
                                               deadline + endpoint.load.timeout),
@@ -77,8 +82,10 @@ class ExtraJobs:
             self.metrics.set_spent(state.labels, usd, tokens)
 
     def _current(self, state: EndpointState) -> bool:
-        """Still the endpoint's state: not replaced or removed by a reload meanwhile."""
-        return self.endpoints.get(state.config.name) is state
+        """The endpoint is still configured under the same series: not removed, nor given
+        another identity by a reload meanwhile (one that kept it keeps the result)."""
+        now = self.endpoints.get(state.config.name)
+        return now is not None and now.labels == state.labels
 
     async def _load(self, state: EndpointState) -> None:
         load = state.config.load
@@ -87,22 +94,24 @@ class ExtraJobs:
         if reason := state.skip_reason():
             self.metrics.record_skip(state.labels, reason)
             return
-        before = await self._energy()
+        before = await self._energy() if load.energy else None
         async with make_client(state.config, load.concurrency) as client:
             result = await run_load(client, state.config, load)
-        joules = joules_between(before, await self._energy())
+        joules = joules_between(before, await self._energy()) if before else None
         state.spend.add(result.spent_usd, result.spent_tokens)
         if self._current(state):
             self.metrics.record_load(state.labels, result)
-            if joules is not None:
-                insight.record_energy(self.metrics, state.labels, joules, result.output_tokens)
+            insight.record_energy(self.metrics, state.labels, joules, result.output_tokens)
             self.report_spend(state)
 
     async def _energy(self) -> dict[str, int] | None:
         if not self._gpus():  # the GPU sampler is off: no NVML here
             return None
-        return await asyncio.get_running_loop().run_in_executor(self._pool, read_energy,
-                                                                self._nvml)
+        read = asyncio.get_running_loop().run_in_executor(self._pool, read_energy, self._nvml)
+        try:  # a hung NVML call costs this reading, never the load probe's result
+            return await asyncio.wait_for(asyncio.shield(read), NVML_TIMEOUT)
+        except TimeoutError:
+            return None
 
     async def _cache(self, state: EndpointState) -> None:
         config = state.config.cache_probe
@@ -156,9 +165,13 @@ class ExtraJobs:
         evaluation, state = self.evals.get(key), self.endpoints.get(key[1])
         if evaluation is None or state is None:
             return
-        run = await run_suite(state.client, state.config, evaluation.suite, evaluation.offset,
-                              exhausted=state.spend.exhausted, spend=state.spend.add)
-        evaluation.offset = (evaluation.offset + len(run.items)) % max(
+        # A client of its own, as wide as the suite: evals never hold the connections the
+        # endpoint's probe needs (a false timeout would burn its objectives).
+        async with make_client(state.config, evaluation.suite.concurrency) as client:
+            run = await run_suite(client, state.config, evaluation.suite, evaluation.offset,
+                                  exhausted=lambda: state.skip_reason() is not None,
+                                  spend=state.spend.add)
+        evaluation.offset = (evaluation.offset + run.advanced) % max(
             1, len(evaluation.suite.loaded_items()))
         if self.evals.get(key) is evaluation and self._current(state):
             evaluation.last = run

@@ -80,7 +80,8 @@ def _eval_lines(suite: str, run: Mapping[str, Any]) -> list[str]:
     lines = [f"== eval {suite}  {when}  {run['outcome']}  {scores}".rstrip()]
     for item in run["items"]:
         value = "-" if item["value"] is None else _short(item["value"])
-        result = "error" if item["error"] else "fail" if item["passed"] is False else "pass"
+        result = "error" if item["error"] else {True: "pass", False: "fail", None: "scored"}[
+            item["passed"]]
         why = f"  {item['error']}: {item['detail']}" if item["error"] else ""
         lines.append(f"  [{item['index']}] {item['scorer']} {value} {result}{why}  "
                      f"answer: {json.dumps(item['answer'])}")

@@ -92,9 +92,10 @@ def text_logprobs(data: Any, length: int) -> list[float | None]:
     if isinstance(offsets, list) and len(offsets) == len(values):
         values = [v for v, at in zip(values, offsets, strict=True)
                   if not isinstance(at, int) or at < length]
-    return [float(v) if _finite(v) else None for v in values]
+    # JSON null is a token with nothing before it; anything else that is not a number is
+    # junk, passed on as NaN so that perplexity() refuses the lot instead of skipping it.
+    return [None if v is None else float(v) if _number(v) else math.nan for v in values]
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) \
-        and math.isfinite(value) and value <= 0
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

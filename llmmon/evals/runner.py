@@ -41,10 +41,11 @@ class ItemResult:
     scored_tokens: int = 0  # ...over this many tokens, for the run's corpus perplexity
 
     @property
-    def result(self) -> str:
+    def result(self) -> str | None:
+        """pass, fail or error; None for a score that is neither (a perplexity)."""
         if self.error is not None:
             return "error"
-        return "fail" if self.passed is False else "pass"
+        return None if self.passed is None else "pass" if self.passed else "fail"
 
 
 @dataclass
@@ -57,6 +58,7 @@ class EvalRun:
     finished_unix: float = 0.0
     spent_usd: float = 0.0
     spent_tokens: int = 0
+    advanced: int = 0  # items the next run skips: this run's, up to its first unfinished
 
     def scores(self) -> dict[str, float]:
         """Mean score per scorer over the items that got one; perplexity over the tokens of
@@ -78,7 +80,7 @@ class EvalRun:
         return out
 
     def counts(self) -> dict[str, int]:
-        found = Counter(item.result for item in self.items)
+        found = Counter(item.result for item in self.items if item.result is not None)
         return {r: found[r] for r in ("pass", "fail", "error")}
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,6 +96,13 @@ def pick(suite: EvalSuite, start: int) -> list[tuple[int, EvalItem]]:
             for i in range(min(suite.sample, len(items)))]
 
 
+def resume_at(picked: list[int], finished: set[int]) -> int:
+    """How many of a run's items the next run skips: up to the first unfinished one. An
+    item cut short by the timeout is asked again, never skipped (items after it that did
+    finish are asked again too: a rescore, not a gap)."""
+    return next((n for n, index in enumerate(picked) if index not in finished), len(picked))
+
+
 async def run_suite(client: httpx.AsyncClient, endpoint: EndpointConfig, suite: EvalSuite,
                     start: int, exhausted: Callable[[], bool] = lambda: False,
                     spend: Callable[[float, int], None] = lambda usd, tokens: None) -> EvalRun:
@@ -103,7 +112,8 @@ async def run_suite(client: httpx.AsyncClient, endpoint: EndpointConfig, suite: 
     if exhausted():
         run.outcome, run.finished_unix = "skipped", time.time()
         return run
-    queue = iter(pick(suite, start))
+    picked = pick(suite, start)
+    queue = iter(picked)
     began = time.monotonic()
 
     async def worker() -> None:
@@ -125,6 +135,7 @@ async def run_suite(client: httpx.AsyncClient, endpoint: EndpointConfig, suite: 
     if pending:
         run.outcome = "partial"
     run.items.sort(key=lambda i: i.index)
+    run.advanced = resume_at([index for index, _ in picked], {i.index for i in run.items})
     run.duration = time.monotonic() - began
     run.finished_unix = time.time()
     return run

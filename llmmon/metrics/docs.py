@@ -136,6 +136,8 @@ RESULT_FIELDS = {
     "ratelimit_limit": "the rate limits those headers announce (requests, tokens per window)",
     "retry_after": "its Retry-After, seconds", "text": "the answer",
     "sent_ns": "CLOCK_MONOTONIC of the request's last byte",
+    "retried": "true when the request was sent again on a new connection: the kept-alive "
+               "one it reused was closed within 100 ms of the send, unanswered",
     "rtt": "the kernel's smoothed round-trip time of the probe's connection (TCP_INFO "
            "tcpi_rtt), seconds; null off Linux",
     "server_timing": "seconds the server says it spent, by phase (queue, prefill, decode, "

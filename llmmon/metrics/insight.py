@@ -54,6 +54,10 @@ def ttft_shares(ttft: float, rtt: float | None, server: dict[str, float]) -> dic
 
 
 def record_network(m: Metrics, labels: Labels, result: ProbeResult) -> None:
+    """The last probe's RTT and server timing (what it lacks is not the previous probe's);
+    the TTFT split of the last successful probe."""
+    m.gauge(NETWORK_RTT).remove_matching(*labels)
+    m.gauge(SERVER_TIME).remove_matching(*labels)
     if result.rtt is not None:
         m.gauge(NETWORK_RTT).labels(*labels).set(result.rtt)
     for phase, seconds in result.server_timing.items():
@@ -113,6 +117,8 @@ def add_cache(m: Metrics, labels: Labels) -> None:
 def record_cache(m: Metrics, labels: Labels, cold: ProbeResult, warm: ProbeResult | None
                  ) -> None:
     failed = cold if not cold.ok else warm if warm is not None and not warm.ok else None
+    for family in (CACHE_TTFT, CACHE_TOKENS, CACHE_RATIO):  # the last pair's, or none
+        m.gauge(family).remove_matching(*labels)
     if failed is not None:
         m.counter(CACHE_ERRORS).labels(*labels, failed.error or "protocol").inc()
         return
@@ -126,12 +132,34 @@ def record_cache(m: Metrics, labels: Labels, cold: ProbeResult, warm: ProbeResul
         m.gauge(CACHE_RATIO).labels(*labels).set(warm.ttft / cold.ttft)
 
 
-def record_energy(m: Metrics, labels: Labels, joules: float, output_tokens: int) -> None:
+def record_energy(m: Metrics, labels: Labels, joules: float | None, output_tokens: int
+                  ) -> None:
+    """The last load probe's energy; None (not measured) leaves no figure of an older one."""
+    remove_features(m, labels, energy=True)
+    if joules is None:
+        return
     m.gauge(LOAD_ENERGY).labels(*labels).set(joules)
     if output_tokens:
         m.gauge(LOAD_JOULES_PER_TOKEN).labels(*labels).set(joules / output_tokens)
     if joules > 0:
         m.gauge(LOAD_TOKENS_PER_JOULE).labels(*labels).set(output_tokens / joules)
+
+
+FEATURES = {
+    "energy": (LOAD_ENERGY, LOAD_JOULES_PER_TOKEN, LOAD_TOKENS_PER_JOULE),
+    "cache": (CACHE_TTFT, CACHE_RATIO, CACHE_TOKENS, CACHE_ERRORS),
+    "model": (MODEL_INFO, MODEL_PARAMETERS, MODEL_SIZE, MODEL_VRAM, MODEL_CONTEXT,
+              MODEL_REFRESHED),
+}
+
+
+def remove_features(m: Metrics, labels: Labels, **which: bool) -> None:
+    """Drop an endpoint's series of the features named true (``cache=True``): a reload
+    that turns one off leaves no stale figure behind."""
+    for name, families in FEATURES.items():
+        if which.get(name):
+            for family in families:
+                m.family(family).remove_matching(*labels)
 
 
 def remove_endpoint(m: Metrics, labels: Labels) -> None:

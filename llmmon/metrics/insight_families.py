@@ -61,8 +61,9 @@ MODEL_VRAM = _family("llmmon_model_vram_bytes", "gauge",
                      "GPU memory the loaded model takes, as Ollama's /api/ps reports it.",
                      group="model")
 MODEL_CONTEXT = _family("llmmon_model_context_length_tokens", "gauge",
-                        "Context length of the served model (vLLM max_model_len, llama.cpp "
-                        "n_ctx_train, Ollama, TGI max_total_tokens).", group="model")
+                        "Tokens one request may hold as the model is served (vLLM "
+                        "max_model_len, llama.cpp's slot n_ctx, Ollama's loaded context, TGI "
+                        "max_total_tokens), else its trained window.", group="model")
 MODEL_REFRESHED = _family("llmmon_model_info_timestamp_seconds", "gauge",
                           "Unix time the server last answered a model-information request.",
                           group="model")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 
 import httpx
@@ -69,7 +68,7 @@ async def run_probe(
     ``nonce`` (default: the endpoint's ``cache_bust``) starts the prompt with a fresh one.
     """
     if endpoint.cache_bust if nonce is None else nonce:
-        prompt = with_nonce(prompt)
+        prompt = prompt.with_nonce()
     result = ProbeResult(endpoint.name, prompt.name)
     trace = Trace()
     start = time.monotonic_ns()
@@ -109,13 +108,6 @@ async def _conclude(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
     left = endpoint.timeout - (time.monotonic_ns() - start) / NS
     if result.ok and listed is not None and endpoint.check_model:
         await _check_listed(client, endpoint, result, listed, left)
-
-
-def with_nonce(prompt: Prompt) -> Prompt:
-    """The prompt behind a fresh nonce: no prefix cache (vLLM's, llama.cpp's, a gateway's)
-    holds a prompt that starts differently each time, so TTFT is what a new user waits.
-    Eight hex digits in brackets: short, and models read past them."""
-    return prompt.model_copy(update={"text": f"[{secrets.token_hex(4)}] {prompt.text}"})
 
 
 def _failed(result: ProbeResult, endpoint: EndpointConfig, exc: Exception) -> None:
@@ -211,12 +203,10 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
     try:
         response = await client.send(request, stream=True)
     except httpx.RemoteProtocolError:
-        # A kept-alive connection the server closed as it was reused (llama-server closes a
-        # streamed response's connection just after its end): nothing was answered, so ask
-        # once more on a new connection, as browsers and Go's http.Transport do.
-        if "connection.connect_tcp.started" in trace.at:
+        if not trace.closed_as_reused():
             raise
-        trace.at.clear()
+        result.retried = True
+        trace.at.clear()  # the phases are the new connection's
         response = await client.send(request, stream=True)
     trace.stream = response.extensions.get("network_stream")
     result.rtt = trace.rtt()  # now: httpx closes the response at the body's end (trace.py)

@@ -21,6 +21,9 @@ class Stamped(Protocol):
         """The kernel's smoothed round-trip time of the connection, or None."""
 
 
+RETRY_WINDOW_NS = 100_000_000  # see Trace.closed_as_reused
+
+
 class Trace:
     """Collects httpcore's trace events (``extensions={"trace": trace}``)."""
 
@@ -44,6 +47,16 @@ class Trace:
 
     async def __call__(self, name: str, info: dict[str, Any]) -> None:
         self.at[name] = time.monotonic_ns()
+
+    def closed_as_reused(self) -> bool:
+        """Whether a response that never came is the race of a kept-alive connection's close
+        with the request that reused it (llama-server closes a streamed response's
+        connection just after its end): the close comes within a one-way trip of the send,
+        and the server never saw the request, so it may be asked again on a new connection,
+        as browsers do. A later close may follow work the server did: no."""
+        sent = self.at.get("http11.send_request_body.complete")
+        return ("connection.connect_tcp.started" not in self.at and sent is not None
+                and time.monotonic_ns() - sent < RETRY_WINDOW_NS)
 
     def span(self, start: str, end: str) -> float | None:
         begin, finish = self.at.get(start + ".started"), self.at.get(end + ".complete")

@@ -1,0 +1,168 @@
+"""The insight series across probes and reloads: what one result records and clears, what a
+reload keeps, moves or drops, and results that arrive after their endpoint changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from llmmon.config.evals import EvalSuite
+from llmmon.config.settings import Settings
+from llmmon.daemon.runtime import Runtime
+from llmmon.evals.runner import resume_at, run_suite
+from llmmon.metrics import insight
+from llmmon.metrics.recorder import Metrics
+from llmmon.probe.modelinfo import ModelInfo
+from llmmon.probe.result import ProbeResult
+from llmmon.probe.transport import make_client
+from llmmon.samplers.base import SamplerContext
+from tests.conftest import make_endpoint, provider_url, sample
+
+LABELS = ("e", "openai", "m")
+OFF = {"host": {"enabled": False}, "process": {"enabled": False}, "gpu": {"enabled": False}}
+
+
+def _text(m: Metrics) -> str:
+    return m.exposition(False).decode()
+
+
+def _result(**kw: Any) -> ProbeResult:
+    return ProbeResult("e", "p", **kw)
+
+
+def test_network_figures_are_the_last_probes_and_the_split_a_successful_ones() -> None:
+    m = Metrics(CollectorRegistry())
+    insight.record_network(m, LABELS, _result(ttft=0.5, rtt=0.01,
+                                              server_timing={"prefill": 0.2, "decode": 1.0}))
+    text = _text(m)
+    assert sample(text, "llmmon_probe_ttft_share_seconds", share="server") == 0.2
+    assert sample(text, "llmmon_probe_server_time_seconds", phase="decode") == 1.0
+    failed = _result(error="http_5xx", ttft=0.1, rtt=None, server_timing={"total": 0.3})
+    insight.record_network(m, LABELS, failed)
+    text = _text(m)
+    assert sample(text, "llmmon_probe_network_rtt_seconds") is None  # not the last probe's
+    assert sample(text, "llmmon_probe_server_time_seconds", phase="decode") is None
+    assert sample(text, "llmmon_probe_server_time_seconds", phase="total") == 0.3
+    # The split stays the last *successful* probe's: a failed one has no TTFT to split.
+    assert sample(text, "llmmon_probe_ttft_share_seconds", share="server") == 0.2
+
+
+def test_cache_pairs_give_warm_over_cold_and_a_failure_leaves_no_stale_pair() -> None:
+    m = Metrics(CollectorRegistry())
+    insight.add_cache(m, LABELS)
+    insight.record_cache(m, LABELS, _result(ttft=0.2), _result(ttft=0.05, cached_tokens=90))
+    text = _text(m)
+    assert sample(text, "llmmon_cache_probe_ttft_ratio") == pytest.approx(0.25)
+    assert sample(text, "llmmon_cache_probe_cached_tokens", cache="warm") == 90
+    assert sample(text, "llmmon_cache_probe_errors_total", reason="timeout") == 0
+    insight.record_cache(m, LABELS, _result(ttft=0.2), _result(error="timeout"))
+    text = _text(m)
+    assert sample(text, "llmmon_cache_probe_errors_total", reason="timeout") == 1
+    assert sample(text, "llmmon_cache_probe_ttft_ratio") is None
+    assert sample(text, "llmmon_cache_probe_ttft_seconds", cache="cold") is None
+
+
+def test_model_info_is_one_series_that_follows_the_server() -> None:
+    m = Metrics(CollectorRegistry())
+    insight.record_model(m, LABELS, ModelInfo(parameters=135_000_000, quantization="Q4_1",
+                                              source="/v1/models"), 100.0)
+    insight.record_model(m, LABELS, ModelInfo(quantization="Q8_0", source="model name"), 200.0)
+    text = _text(m)
+    assert [line for line in text.splitlines() if line.startswith("llmmon_model_info{")] == [
+        'llmmon_model_info{llm_endpoint="e",provider="openai",model="m",quantization="Q8_0",'
+        'source="name"} 1.0']
+    assert sample(text, "llmmon_model_parameters") is None  # not said any more
+    assert sample(text, "llmmon_model_info_timestamp_seconds") == 100.0  # the server's answer
+
+
+def test_energy_not_measured_leaves_no_figure() -> None:
+    m = Metrics(CollectorRegistry())
+    insight.record_energy(m, LABELS, 10.0, 0)
+    text = _text(m)
+    assert sample(text, "llmmon_load_energy_joules") == 10.0
+    assert sample(text, "llmmon_load_energy_joules_per_output_token") is None  # no tokens
+    insight.record_energy(m, LABELS, None, 40)
+    assert sample(_text(m), "llmmon_load_energy_joules") is None
+
+
+def test_a_run_cut_short_resumes_at_its_first_unfinished_item() -> None:
+    assert resume_at([3, 4, 0], {3, 4, 0}) == 3
+    assert resume_at([3, 4, 0], {3, 0}) == 1  # 4 was cut: asked again, 0 rescored
+    assert resume_at([3, 4, 0], set()) == 0
+    assert resume_at([], set()) == 0
+
+
+async def test_a_run_cut_by_its_timeout_is_partial(start_sim: Any) -> None:
+    sim = await start_sim(ttft=5.0)
+    endpoint = make_endpoint(provider_url(sim.base), timeout="30s")
+    suite = EvalSuite.model_validate({"name": "s", "timeout": "1s", "items": [
+        {"input": "What is 2 + 3?", "reference": "5", "scorer": "number"}] * 3})
+    async with make_client(endpoint) as client:
+        run = await run_suite(client, endpoint, suite, 1)
+    assert run.outcome == "partial"
+    assert run.items == []
+    assert run.advanced == 0
+
+
+def _runtime(config: dict[str, Any]) -> Runtime:
+    return Runtime(Settings(**config), registry=CollectorRegistry(auto_describe=True),
+                   samplers=SamplerContext())
+
+
+def _config(url: str, **endpoint: Any) -> dict[str, Any]:
+    return {"endpoints": [{"name": "t", "provider": "openai", "url": url, "model": "m",
+                           "interval": "1h", "model_info": "0s", **endpoint}],
+            "evals": [{"name": "s", "every": "1h", "items": [
+                {"input": "What is 2 + 3?", "reference": "5", "scorer": "number"}] * 4,
+                "sample": 1}],
+            "samplers": OFF}
+
+
+async def test_reloads_keep_the_suites_place_and_drop_what_was_turned_off(sim: Any) -> None:
+    url = provider_url(sim.base)
+    config = _config(url, cache_probe={"every": "1h", "prefix_words": 30})
+    runtime = _runtime(config)
+    runtime._apply(runtime.settings, first=True)
+    try:
+        await runtime.extra._eval(("s", "t"))
+        await runtime.extra._cache(runtime.endpoints["t"])
+        assert runtime.extra.evals[("s", "t")].offset == 1
+        assert "llmmon_cache_probe_ttft_ratio{" in _text(runtime.metrics)
+        # The suite changes (its schedule) and the cache probe goes: same identity.
+        changed = _config(url)
+        changed["evals"][0]["every"] = "2h"
+        runtime._apply(Settings(**changed))
+        assert runtime.extra.evals[("s", "t")].offset == 1  # its place kept
+        text = _text(runtime.metrics)
+        assert "llmmon_cache_probe_ttft_ratio{" not in text
+        assert "llmmon_cache_probe_errors_total{" not in text
+        assert sample(text, "llmmon_eval_score", suite="s", scorer="number") == 1.0
+        # A new model is a new identity: the old series go, the suite starts over under
+        # the new labels.
+        renamed = _config(url, model="m2")
+        runtime._apply(Settings(**renamed))
+        text = _text(runtime.metrics)
+        assert sample(text, "llmmon_eval_score", model="m") is None
+        assert sample(text, "llmmon_eval_runs_total", model="m2", outcome="complete") == 0
+        assert runtime.extra.evals[("s", "t")].offset == 0
+    finally:
+        await runtime.shutdown()
+
+
+async def test_a_result_for_a_removed_or_renamed_endpoint_is_not_recorded(sim: Any) -> None:
+    url = provider_url(sim.base)
+    runtime = _runtime(_config(url))
+    runtime._apply(runtime.settings, first=True)
+    try:
+        old = runtime.endpoints["t"]
+        runtime._apply(Settings(**_config(url, model="m2")))
+        runtime.extra.evals[("s", "t")].last = None
+        await runtime.extra._model(old)  # asked before the reload, answered after it
+        assert old.model is None
+        text = _text(runtime.metrics)
+        assert "llmmon_model_info{" not in text
+        assert sample(text, "llmmon_eval_runs_total", model="m", outcome="complete") is None
+    finally:
+        await runtime.shutdown()
