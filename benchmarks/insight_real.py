@@ -81,6 +81,12 @@ async def main(pairs: int) -> None:
                 print(f"same prompt twice, nonce={bust}: second probe cached "
                       f"{again.cached_tokens}/{again.prompt_tokens} tokens, TTFT "
                       f"{(again.ttft or 0) * 1e3:.1f} ms")
+            short = Prompt(name="hi", text="Say hi.", max_tokens=2)
+            back_to_back = [await run_probe(client, endpoint, short) for _ in range(30)]
+            print(f"30 probes back to back on one client: "
+                  f"{sum(not r.ok for r in back_to_back)} failed, "
+                  f"{sum(r.retried for r in back_to_back)} asked again on a new connection "
+                  f"(llama-server closed the kept-alive one as it was reused)")
             rtts, prefill = [], []
             for _ in range(pairs):
                 result = await run_probe(client, endpoint, prompt)

@@ -32,7 +32,7 @@ def _result(**kw: Any) -> ProbeResult:
     return ProbeResult("e", "p", **kw)
 
 
-def test_network_figures_are_the_last_probes_and_the_split_a_successful_ones() -> None:
+def test_network_figures_are_the_last_measured_and_the_split_a_successful_probes() -> None:
     m = Metrics(CollectorRegistry())
     insight.record_network(m, LABELS, _result(ttft=0.5, rtt=0.01,
                                               server_timing={"prefill": 0.2, "decode": 1.0}))
@@ -42,14 +42,17 @@ def test_network_figures_are_the_last_probes_and_the_split_a_successful_ones() -
     failed = _result(error="http_5xx", ttft=0.1, rtt=None, server_timing={"total": 0.3})
     insight.record_network(m, LABELS, failed)
     text = _text(m)
-    assert sample(text, "llmmon_probe_network_rtt_seconds") is None  # not the last probe's
+    assert sample(text, "llmmon_probe_network_rtt_seconds") == 0.01  # the last measured
+    # A new report replaces the phases whole: none stays from an older one.
     assert sample(text, "llmmon_probe_server_time_seconds", phase="decode") is None
     assert sample(text, "llmmon_probe_server_time_seconds", phase="total") == 0.3
+    insight.record_network(m, LABELS, _result(error="connect"))
+    assert sample(_text(m), "llmmon_probe_server_time_seconds", phase="total") == 0.3
     # The split stays the last *successful* probe's: a failed one has no TTFT to split.
     assert sample(text, "llmmon_probe_ttft_share_seconds", share="server") == 0.2
 
 
-def test_cache_pairs_give_warm_over_cold_and_a_failure_leaves_no_stale_pair() -> None:
+def test_cache_pairs_give_warm_over_cold_and_a_failure_is_counted() -> None:
     m = Metrics(CollectorRegistry())
     insight.add_cache(m, LABELS)
     insight.record_cache(m, LABELS, _result(ttft=0.2), _result(ttft=0.05, cached_tokens=90))
@@ -60,8 +63,11 @@ def test_cache_pairs_give_warm_over_cold_and_a_failure_leaves_no_stale_pair() ->
     insight.record_cache(m, LABELS, _result(ttft=0.2), _result(error="timeout"))
     text = _text(m)
     assert sample(text, "llmmon_cache_probe_errors_total", reason="timeout") == 1
-    assert sample(text, "llmmon_cache_probe_ttft_ratio") is None
-    assert sample(text, "llmmon_cache_probe_ttft_seconds", cache="cold") is None
+    assert sample(text, "llmmon_cache_probe_ttft_ratio") == pytest.approx(0.25)  # kept
+    insight.record_cache(m, LABELS, _result(ttft=0.4), _result(ttft=0.1))
+    text = _text(m)
+    assert sample(text, "llmmon_cache_probe_cached_tokens", cache="warm") is None  # not said
+    assert sample(text, "llmmon_cache_probe_ttft_seconds", cache="cold") == 0.4
 
 
 def test_model_info_is_one_series_that_follows_the_server() -> None:
@@ -77,14 +83,14 @@ def test_model_info_is_one_series_that_follows_the_server() -> None:
     assert sample(text, "llmmon_model_info_timestamp_seconds") == 100.0  # the server's answer
 
 
-def test_energy_not_measured_leaves_no_figure() -> None:
+def test_energy_per_token_only_with_tokens() -> None:
     m = Metrics(CollectorRegistry())
     insight.record_energy(m, LABELS, 10.0, 0)
     text = _text(m)
     assert sample(text, "llmmon_load_energy_joules") == 10.0
     assert sample(text, "llmmon_load_energy_joules_per_output_token") is None  # no tokens
-    insight.record_energy(m, LABELS, None, 40)
-    assert sample(_text(m), "llmmon_load_energy_joules") is None
+    insight.record_energy(m, LABELS, 20.0, 40)
+    assert sample(_text(m), "llmmon_load_energy_joules_per_output_token") == 0.5
 
 
 def test_a_run_cut_short_resumes_at_its_first_unfinished_item() -> None:

@@ -101,7 +101,10 @@ class ExtraJobs:
         state.spend.add(result.spent_usd, result.spent_tokens)
         if self._current(state):
             self.metrics.record_load(state.labels, result)
-            insight.record_energy(self.metrics, state.labels, joules, result.output_tokens)
+            if joules is not None:
+                insight.record_energy(self.metrics, state.labels, joules, result.output_tokens)
+            elif not self._gpus():  # the GPU sampler was turned off: no figure of old
+                insight.remove_features(self.metrics, state.labels, energy=True)
             self.report_spend(state)
 
     async def _energy(self) -> dict[str, int] | None:

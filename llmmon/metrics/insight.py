@@ -54,10 +54,11 @@ def ttft_shares(ttft: float, rtt: float | None, server: dict[str, float]) -> dic
 
 
 def record_network(m: Metrics, labels: Labels, result: ProbeResult) -> None:
-    """The last probe's RTT and server timing (what it lacks is not the previous probe's);
-    the TTFT split of the last successful probe."""
-    m.gauge(NETWORK_RTT).remove_matching(*labels)
-    m.gauge(SERVER_TIME).remove_matching(*labels)
+    """The RTT and server timing of the last probe that had them, the TTFT split of the last
+    successful one. A probe without them (a refused connection, a cut stream) keeps the
+    previous figures: series that come and go with each fault would be gaps, not news."""
+    if result.server_timing:  # the phases this server reports, all from one probe
+        m.gauge(SERVER_TIME).remove_matching(*labels)
     if result.rtt is not None:
         m.gauge(NETWORK_RTT).labels(*labels).set(result.rtt)
     for phase, seconds in result.server_timing.items():
@@ -116,13 +117,14 @@ def add_cache(m: Metrics, labels: Labels) -> None:
 
 def record_cache(m: Metrics, labels: Labels, cold: ProbeResult, warm: ProbeResult | None
                  ) -> None:
+    """A failed pair is counted; the figures stay the last successful pair's."""
     failed = cold if not cold.ok else warm if warm is not None and not warm.ok else None
-    for family in (CACHE_TTFT, CACHE_TOKENS, CACHE_RATIO):  # the last pair's, or none
-        m.gauge(family).remove_matching(*labels)
     if failed is not None:
         m.counter(CACHE_ERRORS).labels(*labels, failed.error or "protocol").inc()
         return
     assert warm is not None
+    for family in (CACHE_TTFT, CACHE_TOKENS, CACHE_RATIO):  # this pair's, all of them
+        m.gauge(family).remove_matching(*labels)
     for state, result in (("cold", cold), ("warm", warm)):
         if result.ttft is not None:
             m.gauge(CACHE_TTFT).labels(*labels, state).set(result.ttft)
@@ -132,12 +134,8 @@ def record_cache(m: Metrics, labels: Labels, cold: ProbeResult, warm: ProbeResul
         m.gauge(CACHE_RATIO).labels(*labels).set(warm.ttft / cold.ttft)
 
 
-def record_energy(m: Metrics, labels: Labels, joules: float | None, output_tokens: int
-                  ) -> None:
-    """The last load probe's energy; None (not measured) leaves no figure of an older one."""
-    remove_features(m, labels, energy=True)
-    if joules is None:
-        return
+def record_energy(m: Metrics, labels: Labels, joules: float, output_tokens: int) -> None:
+    remove_features(m, labels, energy=True)  # this burst's figures, all of them
     m.gauge(LOAD_ENERGY).labels(*labels).set(joules)
     if output_tokens:
         m.gauge(LOAD_JOULES_PER_TOKEN).labels(*labels).set(joules / output_tokens)

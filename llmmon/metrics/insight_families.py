@@ -70,11 +70,13 @@ MODEL_REFRESHED = _family("llmmon_model_info_timestamp_seconds", "gauge",
 
 # --- the prefix cache --------------------------------------------------------------------
 CACHE_TTFT = _family("llmmon_cache_probe_ttft_seconds", "gauge",
-                     "TTFT of the last cache probe's pair: `cold`, a prefix the server cannot "
+                     "TTFT of the last successful cache probe's pair: `cold`, a prefix the "
+                     "server cannot "
                      "have cached (a fresh nonce starts it), then `warm`, the same prefix "
                      "again.", ("cache",))
 CACHE_RATIO = _family("llmmon_cache_probe_ttft_ratio", "gauge",
-                      "Warm TTFT over cold TTFT of the last cache probe: well below 1 when "
+                      "Warm TTFT over cold TTFT of the last successful cache probe: well "
+                      "below 1 when "
                       "the server's prefix cache works.")
 CACHE_TOKENS = _family("llmmon_cache_probe_cached_tokens", "gauge",
                        "Prompt tokens the server said it read from its cache in the last "
@@ -86,9 +88,10 @@ CACHE_ERRORS = _family("llmmon_cache_probe_errors_total", "counter",
 # --- network against server time ---------------------------------------------------------
 NETWORK_RTT = _family("llmmon_probe_network_rtt_seconds", "gauge",
                       "The kernel's smoothed round-trip time (TCP_INFO tcpi_rtt) of the last "
-                      "probe's connection: what the network adds, without extra traffic.")
+                      "probe that measured one's connection: what the network adds, without "
+                      "extra traffic.")
 SERVER_TIME = _family("llmmon_probe_server_time_seconds", "gauge",
-                      "The server's own timing of the last probe, where it sends one "
+                      "The server's own timing of the last probe it sent one for "
                       "(llama.cpp timings, Ollama durations, TGI x-*-time headers, "
                       "openai-processing-ms, x-envoy-upstream-service-time).", ("phase",))
 TTFT_SHARE = _family("llmmon_probe_ttft_share_seconds", "gauge",
