@@ -172,3 +172,12 @@ async def test_a_result_for_a_removed_or_renamed_endpoint_is_not_recorded(sim: A
         assert sample(text, "llmmon_eval_runs_total", model="m", outcome="complete") is None
     finally:
         await runtime.shutdown()
+
+
+def test_the_concurrency_a_load_probe_reached() -> None:
+    from llmmon.probe.load import most_at_once
+
+    assert most_at_once([]) == 0
+    assert most_at_once([(0, 10), (5, 15), (9, 20)]) == 3
+    assert most_at_once([(0, 10), (10, 20), (20, 30)]) == 1  # back to back: one at a time
+    assert most_at_once([(0, 100), (1, 2), (3, 4), (50, 60)]) == 2

@@ -325,3 +325,24 @@ def test_plain_http_builds_no_tls_context() -> None:
     """Loading a CA bundle for an http:// endpoint costs CPU and memory for nothing."""
     assert ssl_context(make_endpoint("http://127.0.0.1:1/v1")) is None
     assert ssl_context(make_endpoint("https://127.0.0.1:1/v1")) is not None
+
+
+def test_one_tls_context_per_distinct_tls_config(tmp_path: Path) -> None:
+    """Endpoints with the same TLS settings share one context (a CA bundle loaded once);
+    another CA file, or the same file rewritten, gets its own."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text(trustme.CA().cert_pem.bytes().decode())
+
+    def context(url: str = "https://127.0.0.1:1/v1", **tls: object) -> ssl.SSLContext | None:
+        return ssl_context(make_endpoint(url, tls_config=tls))
+
+    assert context() is context("https://10.0.0.1:8443/v1")
+    assert context(ca_file=str(ca)) is context("https://10.0.0.2/v1", ca_file=str(ca))
+    assert context(ca_file=str(ca)) is not context()
+    assert context(insecure_skip_verify=True) is not context()
+    before = context(ca_file=str(ca))
+    ca.write_text(trustme.CA().cert_pem.bytes().decode() + "\n")  # rotated: another size
+    after = context(ca_file=str(ca))
+    assert after is not before
+    assert after is not None
+    assert after.verify_mode == ssl.CERT_REQUIRED

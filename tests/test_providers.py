@@ -11,8 +11,7 @@ import pytest
 
 from llmmon.config import Prompt
 from llmmon.daemon.httpserver import HTTPServer, Request, Response
-from llmmon.probe.load import run_load
-from llmmon.probe.transport import make_client
+from llmmon.probe.load import load_clients, run_load
 from llmmon.sim.simulator import SimSettings, Simulator
 from tests.conftest import SimServer, make_endpoint, probe, provider_url
 
@@ -114,8 +113,12 @@ async def test_cost_from_prices(sim: SimServer) -> None:
 async def test_load_probe_is_bounded_and_concurrent(sim: SimServer) -> None:
     """A load probe runs exactly N requests, C at a time, and reports throughput."""
     ep = make_endpoint(sim.url(), load={"concurrency": 4, "requests": 12})
-    async with make_client(ep, 4) as client:
-        result = await run_load(client, ep, ep.load)
+    assert ep.load is not None
+    clients = load_clients(ep, ep.load)
+    result = await run_load(clients, ep, ep.load)
+    for client in clients:
+        await client.aclose()
+    assert result.concurrency == 4  # reached, one connection per stream
     assert sim.requests == 12
     assert result.succeeded == 12
     assert result.output_tokens == 12 * 20  # the default prompt counts to 20
@@ -140,8 +143,11 @@ async def test_load_probe_stops_at_its_timeout(serve: Any) -> None:
 
     ep = make_endpoint(await serve(two_then_stall),
                        load={"concurrency": 2, "requests": 10, "timeout": "2s"})
-    async with make_client(ep, 2) as client:
-        result = await run_load(client, ep, ep.load)
+    assert ep.load is not None
+    clients = load_clients(ep, ep.load)
+    result = await run_load(clients, ep, ep.load)
+    for client in clients:
+        await client.aclose()
     assert result.succeeded == 2
     assert result.error_ratio == pytest.approx(0.8)
     assert simulator.requests == 4  # two finished, two cancelled in flight, six never sent

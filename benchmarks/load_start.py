@@ -1,0 +1,87 @@
+"""The load probe's own queueing: how long each request waits in the client between its
+worker asking and its last byte going out, and the concurrency actually reached, with one
+connection per stream (llmmon's load probe) against one pool shared by every stream (what
+it did before, the reference), in the same process, against a simulator in another.
+
+    .venv/bin/python benchmarks/load_start.py [--streams 64 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from soak import free_port, simulator
+
+from llmmon.config import LoadConfig
+from llmmon.config.settings import Settings
+from llmmon.probe.load import load_clients, run_load
+from llmmon.probe.transport import make_client
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def one(url: str, streams: int, shared: bool) -> str:
+    endpoint = Settings(endpoints=[{"name": "sim", "provider": "openai", "url": url,
+                                    "model": "sim", "timeout": "60s",
+                                    "max_tokens": 16}]).endpoints[0]
+    load = LoadConfig(concurrency=streams, requests=3 * streams if streams <= 64 else 2 * streams,
+                      timeout=120.0)
+    if shared:
+        pool = make_client(endpoint, streams)
+        clients = [pool] * streams
+    else:
+        clients = load_clients(endpoint, load)
+    try:
+        result = await run_load(clients, endpoint, load)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in set(clients)), return_exceptions=True)
+    waits = result.send_waits
+    return (f"{streams:4d} streams, {'one shared pool   ' if shared else 'a client per stream'}: "
+            f"{result.succeeded}/{result.requests} ok, reached concurrency "
+            f"{result.concurrency}, asked→sent p50 {_p(waits, 0.5) * 1e3:7.2f} ms, p99 "
+            f"{_p(waits, 0.99) * 1e3:7.2f} ms, max {max(waits) * 1e3:7.2f} ms, "
+            f"{result.output_tokens_per_second:7.0f} tokens/s")
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(url + "/models", timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise SystemExit("the simulator did not start") from None
+            time.sleep(0.1)
+
+
+async def main(streams: list[int]) -> None:
+    port = free_port()
+    sim = simulator(port)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_up(url)
+        for n in streams:
+            for shared in (True, False):
+                print(await one(url, n, shared), flush=True)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[64, 256])
+    asyncio.run(main(parser.parse_args().streams))
