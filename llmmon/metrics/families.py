@@ -136,7 +136,8 @@ LOAD_RPS = _probe("llmmon_load_requests_per_second", "gauge",
 LOAD_TPS = _probe("llmmon_load_output_tokens_per_second", "gauge",
                   "Last load probe: output tokens per second of its wall time, all streams.")
 LOAD_CONCURRENCY = _probe("llmmon_load_concurrency", "gauge",
-                          "Last load probe: concurrent requests it kept in flight.")
+                          "Last load probe: the most requests in flight at once (between "
+                          "their last byte sent and their answer), the concurrency reached.")
 LOAD_ERRORS = _probe("llmmon_load_error_ratio", "gauge",
                      "Last load probe: share of its requests that failed.")
 LOAD_ERROR_REASONS = _probe("llmmon_load_errors_total", "counter",
