@@ -1,0 +1,84 @@
+"""Garbage-collection pauses on the daemon's loop: a daemon in this process probing N
+simulated endpoints every second (the simulator in another process), every collection
+timed through gc.callbacks, once as the daemon runs (start-up frozen with gc.freeze()) and
+once with the freeze undone, the reference, in the same process.
+
+    .venv/bin/python benchmarks/gc_pauses.py [--endpoints 100] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load_start import wait_up
+from soak import free_port, simulator
+
+from llmmon.config.settings import Settings
+from llmmon.daemon.runtime import Runtime
+
+pauses: list[tuple[int, float]] = []  # (generation, seconds)
+_started = [0.0]
+
+
+def _timed(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    else:
+        pauses.append((info["generation"], time.perf_counter() - _started[0]))
+
+
+async def one(url: str, endpoints: int, seconds: float, frozen: bool) -> None:
+    settings = Settings(listen="127.0.0.1:0", endpoints=[
+        {"name": f"ep{i}", "provider": "openai", "url": url, "model": "sim", "interval": "1s",
+         "timeout": "5s", "max_tokens": 16} for i in range(endpoints)],
+        samplers={"host": {"interval": "1s"}, "gpu": {"enabled": False},
+                  "process": {"enabled": False}})
+    runtime = Runtime(settings)
+    task = asyncio.create_task(runtime.run())
+    while not runtime.ready:  # noqa: ASYNC110 (the runtime has no ready event to wait on)
+        await asyncio.sleep(0.05)
+    if not frozen:
+        gc.unfreeze()
+    pauses.clear()
+    gc.callbacks.append(_timed)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        gc.callbacks.remove(_timed)
+        runtime._stop.set()
+        await task
+    gc.unfreeze()
+    by_gen = {g: [p for gen, p in pauses if gen == g] for g in (0, 1, 2)}
+    print(f"{endpoints} endpoints, {seconds:.0f} s, {'frozen' if frozen else 'not frozen'}: "
+          + "; ".join(f"gen {g}: {len(v)} collections, max {max(v, default=0) * 1e3:.2f} ms"
+                      for g, v in by_gen.items()), flush=True)
+
+
+async def main(endpoints: int, seconds: float) -> None:
+    port = free_port()
+    sim = simulator(port)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_up(url)
+        for frozen in (False, True):
+            await one(url, endpoints, seconds, frozen)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoints", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    asyncio.run(main(args.endpoints, args.seconds))
