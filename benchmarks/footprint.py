@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import statistics
 import subprocess
 import sys
@@ -101,6 +102,10 @@ def render_times() -> None:
         om = median_ms(metrics.exposition, 20, True)
         reference = median_ms(generate_latest, 5 if endpoints < 1000 else 2, registry)
         size = len(metrics.exposition(False))
+        zipped = median_ms(lambda: gzip.compress(metrics.exposition(False), compresslevel=1),
+                           20 if endpoints < 1000 else 5)
+        print(f"scrape with gzip (render and compress, as /metrics answers "
+              f"Accept-Encoding: gzip), {endpoints:>4} endpoints: {zipped:7.2f} ms")
         print(f"render, {endpoints:>4} endpoints ({size / 1024:.0f} KiB): llmmon {ours:7.2f} ms "
               f"(OpenMetrics {om:7.2f} ms); prometheus-client generate_latest {reference:8.1f}"
               f" ms, {reference / ours:.0f}x")
