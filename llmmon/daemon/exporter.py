@@ -11,7 +11,6 @@ described in the log, never in the answer: its problems name files and keys."""
 from __future__ import annotations
 
 import asyncio
-import gzip
 import ssl
 import threading
 import time
@@ -25,6 +24,7 @@ from prometheus_client.exposition import choose_encoder
 from llmmon.daemon.auth import WebSecurity
 from llmmon.daemon.history import render
 from llmmon.daemon.httpserver import HTTPServer, Request, Response, text
+from llmmon.metrics.exposition import gzip_fast
 from llmmon.metrics.families import ASYNC_TASKS, THREADS
 from llmmon.metrics.recorder import Metrics
 
@@ -152,7 +152,7 @@ class Exporter:
 
             def render() -> bytes:
                 body = metrics.exposition(openmetrics)
-                return gzip.compress(body, compresslevel=1) if compress else body
+                return gzip_fast(body) if compress else body
 
             future = loop.run_in_executor(self._render_pool, render)
             self._renders[key] = future

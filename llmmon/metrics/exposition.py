@@ -43,6 +43,18 @@ def _escape_help(text: str, openmetrics: bool) -> str:
     return text.replace('"', r"\"") if openmetrics else text
 
 
+try:  # Intel's ISA-L deflate: level 1 is 6.6x zlib's at the same size (2.5 MiB of /metrics
+    # at 100 endpoints: 0.70 ms against 4.61 ms, 83 KiB against 80 KiB)
+    from isal import igzip as _gzip
+except ImportError:  # no wheel for this machine: zlib's
+    import gzip as _gzip  # type: ignore[no-redef]
+
+
+def gzip_fast(body: bytes) -> bytes:
+    """/metrics compressed for ``Accept-Encoding: gzip``, as cheaply as it can be."""
+    return _gzip.compress(body, compresslevel=1)
+
+
 class _Child:
     """One labelled series (or, for histograms, one labelled set of series)."""
 
