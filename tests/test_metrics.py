@@ -193,4 +193,4 @@ def test_gzip_scrapes_decompress_to_the_exposition() -> None:
     packed = gzip_fast(body)
     assert packed[:2] == b"\x1f\x8b"
     assert gzip.decompress(packed) == body
-    assert len(packed) < len(body) / 10
+    assert len(packed) < len(body) / 4  # it compresses, not only frames
