@@ -48,13 +48,26 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def daemon_footprint(seconds: float) -> None:
+def import_floor() -> float:
+    """RSS (MiB) of a Python that imported the fixed dependencies and nothing else."""
+    code = ("import prometheus_client, httpx, psutil, pynvml, apscheduler, pydantic_settings, "
+            "sys; from pathlib import Path; import os; print(int(Path(f'/proc/{os.getpid()}"
+            "/stat').read_text().rsplit(')', 1)[1].split()[21]) * os.sysconf('SC_PAGE_SIZE'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout) / 2**20
+
+
+def daemon_footprint(seconds: float, endpoints: int = 10, interval: str = "15s") -> float:
+    """RSS (MiB) of a daemon probing ``endpoints`` simulated endpoints; prints it and its
+    CPU share."""
     sim_port, port = free_port(), free_port()
     sim = simulator(sim_port)
     config = {"listen": f"127.0.0.1:{port}",
-              "defaults": {"interval": "15s", "timeout": "10s", "max_tokens": 32},
+              "defaults": {"interval": interval, "timeout": "10s", "max_tokens": 32},
               "endpoints": [{"name": f"ep{i}", "provider": "openai", "model": "sim",
-                             "url": f"http://127.0.0.1:{sim_port}/v1"} for i in range(10)],
+                             "url": f"http://127.0.0.1:{sim_port}/v1"}
+                            for i in range(endpoints)],
               "samplers": {"host": {"interval": "5s"}, "gpu": {"interval": "5s"}}}
     path = Path(tempfile.mkdtemp()) / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -68,13 +81,24 @@ def daemon_footprint(seconds: float) -> None:
         time.sleep(seconds)
         cpu1, rss = proc_stat(daemon.pid)
         share = (cpu1 - cpu0) / (time.monotonic() - t0)
-        print(f"daemon, 10 endpoints / 15 s, samplers / 5 s, over {seconds:.0f} s: "
-              f"RSS {rss:.1f} MiB, CPU {share:.2%} of a core")
+        print(f"daemon, {endpoints} endpoints / {interval}, samplers / 5 s, over "
+              f"{seconds:.0f} s: RSS {rss:.1f} MiB, CPU {share:.2%} of a core", flush=True)
+        return rss
     finally:
         daemon.terminate()
         daemon.wait(10)
         sim.terminate()
         sim.wait(10)
+
+
+def rss_by_endpoints(seconds: float) -> None:
+    floor = import_floor()
+    print(f"import floor (the fixed dependencies imported): RSS {floor:.1f} MiB")
+    rss = {n: daemon_footprint(seconds, n, "15s" if n <= 10 else "60s")
+           for n in (10, 100, 1000)}
+    print(f"RSS above the floor at 10 endpoints: {rss[10] - floor:.1f} MiB; per added "
+          f"endpoint: {(rss[100] - rss[10]) / 90 * 1024:.0f} KiB (10→100), "
+          f"{(rss[1000] - rss[100]) / 900 * 1024:.0f} KiB (100→1,000)")
 
 
 def median_ms(render: Any, repeat: int, *args: Any) -> float:
@@ -151,7 +175,7 @@ def main() -> None:
     if args.only_render:
         return
     timing_shift(min(args.seconds, 20))
-    daemon_footprint(args.seconds)
+    rss_by_endpoints(args.seconds)
 
 
 if __name__ == "__main__":
