@@ -97,3 +97,34 @@ async def test_unresolvable_host_is_a_connect_error() -> None:
         result = await run_probe(client, ep, PROMPT)
     assert result.error == "connect"
     assert result.hint == "the host name does not resolve", result.detail
+
+
+async def test_a_read_waits_for_its_timeout_and_no_longer() -> None:
+    """A silent peer: the read gives up at its timeout (a timer on its own waiter, not a
+    timeout context per read), and leaves no reader on the loop; data that is there is read
+    at once, whatever the timeout."""
+    import asyncio
+    import socket
+
+    import httpcore
+
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    loop = asyncio.get_running_loop()
+    stream = StampedStream(ours, 0.0)
+    try:
+        began = loop.time()
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(1024, timeout=0.05)
+        assert 0.05 <= loop.time() - began < 1.0
+        assert not loop.remove_reader(ours.fileno())  # none left behind
+        theirs.sendall(b"hello")
+        assert await stream.read(1024, timeout=0.0) == b"hello"
+        assert stream.last_rx_ns is not None
+        waiting = asyncio.ensure_future(stream.read(1024, timeout=5.0))
+        await asyncio.sleep(0)  # it waits for the peer
+        theirs.sendall(b"later")
+        assert await waiting == b"later"
+    finally:
+        ours.close()
+        theirs.close()

@@ -51,29 +51,32 @@ class StampedStream(httpcore.AsyncNetworkStream):
         self.last_tx_ns: int | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    try:
-                        data, ancdata, _, _ = self._sock.recvmsg(max_bytes, _ANCILLARY)
-                    except BlockingIOError:
-                        await self._readable()
-                        continue
-                    self.last_rx_ns = _kernel_stamp(ancdata) or time.monotonic_ns()
-                    return data
-        except TimeoutError:
-            raise httpcore.ReadTimeout("read timed out") from None
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
+        # No asyncio.timeout() per read: on a streamed answer a read per event, and the
+        # context manager cost more than the read (benchmarks/cpu_per_event.py). A waiting
+        # read puts a timer on its own waiter instead.
+        deadline = None if timeout is None else self._loop.time() + timeout
+        while True:
+            try:
+                data, ancdata, _, _ = self._sock.recvmsg(max_bytes, _ANCILLARY)
+            except BlockingIOError:
+                await self._readable(deadline)
+                continue
+            except OSError as exc:
+                raise httpcore.ReadError(str(exc)) from exc
+            self.last_rx_ns = _kernel_stamp(ancdata) or time.monotonic_ns()
+            return data
 
-    async def _readable(self) -> None:
+    async def _readable(self, deadline: float | None = None) -> None:
         waiter = self._loop.create_future()
         fd = self._sock.fileno()
-        self._loop.add_reader(fd, waiter.set_result, None)
+        self._loop.add_reader(fd, _wake, waiter)
+        timer = None if deadline is None else self._loop.call_at(deadline, _expire, waiter)
         try:
             await waiter
         finally:
             self._loop.remove_reader(fd)
+            if timer is not None:
+                timer.cancel()
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -128,6 +131,16 @@ class StampedStream(httpcore.AsyncNetworkStream):
         if info == "is_readable":
             return _readable_now(self._sock)
         return None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(httpcore.ReadTimeout("read timed out"))
 
 
 class TLSStream(httpcore.AsyncNetworkStream):
