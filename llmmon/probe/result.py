@@ -186,22 +186,8 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
     keeps ITL observations at events - 1. ``timing`` is None for a response that was not
     streamed."""
     for event in events:
-        if isinstance(event, Usage):
-            _apply_usage(result, event)
-            continue
-        if isinstance(event, Served):
-            if result.served_model is None:  # shown as text: no lone surrogates
-                result.served_model = event.model[:1000].encode("utf-8", "replace").decode()
-            continue
-        if isinstance(event, EndOfSequence):
-            result.end_chunks += timing is not None
-            continue
-        if isinstance(event, ServerTiming):
-            # checked again here: whatever decoder made it, labels and values stay sane
-            if event.phase in SERVER_PHASES and 0 <= event.seconds <= MAX_SERVER_SECONDS:
-                result.server_timing[event.phase] = event.seconds
-            continue
-        if not isinstance(event, Delta):
+        if not isinstance(event, Delta):  # text first: nearly every event is a Delta
+            _apply_other(result, event, timing)
             continue
         if not event.reasoning:
             result.parts.append(event.text)
@@ -218,6 +204,20 @@ def apply_events(result: ProbeResult, events: list[Event], at: int,
         elif not event.reasoning and result.time_to_first_answer is None:
             result.time_to_first_answer = since_sent
         timing.last = at
+
+
+def _apply_other(result: ProbeResult, event: Event, timing: StreamTiming | None) -> None:
+    if isinstance(event, Usage):
+        _apply_usage(result, event)
+    elif isinstance(event, Served):
+        if result.served_model is None:  # shown as text: no lone surrogates
+            result.served_model = event.model[:1000].encode("utf-8", "replace").decode()
+    elif isinstance(event, EndOfSequence):
+        result.end_chunks += timing is not None
+    # A timing is checked again here: whatever decoder made it, labels and values stay sane.
+    elif (isinstance(event, ServerTiming) and event.phase in SERVER_PHASES
+          and 0 <= event.seconds <= MAX_SERVER_SECONDS):
+        result.server_timing[event.phase] = event.seconds
 
 
 def _apply_usage(result: ProbeResult, usage: Usage) -> None:
