@@ -317,7 +317,8 @@ async def test_gpu_energy_per_token_from_nvml_counters() -> None:
     from llmmon.bench.gpu import GPUWatcher
     from llmmon.sim.nvml import FakeGPU, FakeNVML
 
-    fake = FakeNVML([FakeGPU(util=60, energy_mj=1_000_000), FakeGPU(util=20, energy_mj=5_000)])
+    fake = FakeNVML([FakeGPU(uuid="GPU-a", util=60, energy_mj=1_000_000),  # each its own,
+                     FakeGPU(uuid="GPU-b", util=20, energy_mj=5_000)])  # as real GPUs are
     async with GPUWatcher(fake.module, every=0.01) as gpus:
         fake.gpus[0].energy_mj += 30_000  # 30 J and 10 J while the step runs
         fake.gpus[1].energy_mj += 10_000

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from llmmon.bench.model import GPUSample
+from llmmon.samplers.energy import joules_between, read_energy
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class GPUWatcher:
         self.nvml: Any = nvml
         self.every = every
         self.handles: list[Any] = []
-        self._energy: list[int] = []
+        self._energy: dict[str, int] | None = None
         self._utilization: list[float] = []
         self._began = self._ended = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -40,7 +41,7 @@ class GPUWatcher:
             nvml.nvmlInit()
             self.handles = [nvml.nvmlDeviceGetHandleByIndex(i)
                             for i in range(nvml.nvmlDeviceGetCount())]
-            self._energy = [nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self.handles]
+            self._energy = read_energy(nvml)
         except Exception as exc:  # no driver, no GPU, no energy counter
             log.debug("no GPU figures for this run: %s", type(exc).__name__)
             self.handles = []
@@ -57,11 +58,8 @@ class GPUWatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        try:
-            after = [self.nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self.handles]
-            self.joules = sum(b - a for a, b in zip(self._energy, after, strict=True)) / 1000
-        except Exception as exc:  # a GPU lost during the step
-            log.debug("GPU energy unreadable after the step: %s", type(exc).__name__)
+        # Per GPU UUID: a GPU lost during the step counts for nothing, not for an error.
+        self.joules = joules_between(self._energy, read_energy(self.nvml))
         with contextlib.suppress(Exception):
             self.nvml.nvmlShutdown()
 

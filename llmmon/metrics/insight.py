@@ -99,7 +99,7 @@ def record_model(m: Metrics, labels: Labels, info: ModelInfo, now: float) -> Non
     m.gauge(MODEL_INFO).remove_matching(*labels)  # one series: a new quantisation replaces it
     m.gauge(MODEL_INFO).labels(*labels, quantization_label(info.quantization), source).set(1)
     for family, value in ((MODEL_PARAMETERS, info.parameters), (MODEL_SIZE, info.size_bytes),
-                          (MODEL_VRAM, getattr(info, "size_vram_bytes", None)),
+                          (MODEL_VRAM, info.size_vram_bytes),
                           (MODEL_CONTEXT, info.context_length)):
         if value is not None:
             m.gauge(family).labels(*labels).set(value)

@@ -4,11 +4,11 @@ it serves, its prefix cache, network against server time, and energy per token."
 from __future__ import annotations
 
 from llmmon.config.evals import SCORERS
+from llmmon.metrics.families import PROBE_LABELS
 from llmmon.metrics.family import Family, Kind
 from llmmon.probe.modelinfo import QUANTIZATIONS
 from llmmon.probe.result import SERVER_PHASES
 
-PROBE_LABELS = ("llm_endpoint", "provider", "model")
 EVAL_RESULTS = ("pass", "fail", "error")  # error: no answer to score (a failed request)
 EVAL_OUTCOMES = ("complete", "partial", "skipped")  # partial: the run's time or tokens ran out
 CACHE_STATES = ("cold", "warm")
