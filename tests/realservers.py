@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,35 +52,44 @@ class Llama:
         return self.base + "/v1"
 
 
+@contextmanager
+def _server(argv: list[str], log_path: Path, listening: str, health: str, what: str,
+            seconds: float) -> Iterator[str]:
+    """A server started on port 0, its base URL once it names its port in its log
+    (``listening`` captures it) and answers ``health``; stopped afterwards."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        port = reported_port(proc, log_path, listening, what, seconds)
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            assert proc.poll() is None, f"{what} exited"
+            try:
+                return httpx.get(base + health, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, seconds, what)
+        yield base
+    finally:
+        _stop(proc)
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
     python, model = LLAMA_DIR / "venv/bin/python", LLAMA_DIR / MODEL_FILE
     if not (python.exists() and model.exists()):
         _missing(f"no llama.cpp server under {LLAMA_DIR}: run scripts/install-llama")
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
     # --interrupt_requests False: by default a second request cuts a running stream short.
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model),
-                                 "--host", "127.0.0.1", "--port", "0", "--n_ctx", str(N_CTX),
-                                 "--interrupt_requests", "False"],
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # uvicorn (>= 0.14; the server extra asks for >= 0.22) names the port it got
-        port = reported_port(proc, log_path, r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
-                             "the llama.cpp server", 90)
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            assert proc.poll() is None, "llama.cpp server exited"
-            try:
-                return httpx.get(base + "/v1/models", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 90, "the llama.cpp server")
+    # uvicorn (>= 0.14; the server extra asks for >= 0.22) names the port it got.
+    with _server([str(python), "-m", "llama_cpp.server", "--model", str(model), "--host",
+                  "127.0.0.1", "--port", "0", "--n_ctx", str(N_CTX),
+                  "--interrupt_requests", "False"],
+                 tmp_path_factory.mktemp("llama") / "server.log",
+                 r"Uvicorn running on http://127\.0\.0\.1:(\d+)", "/v1/models",
+                 "the llama.cpp server", 90) as base:
         yield Llama(base, str(model))
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -89,28 +99,12 @@ def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama
     binary, model = LLAMA_DIR / "bin/llama-server", LLAMA_DIR / MODEL_FILE
     if not (binary.exists() and model.exists()):
         _missing(f"no llama-server under {LLAMA_DIR}: run scripts/install-llama")
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(binary), "-m", str(model), "--host", "127.0.0.1",
-                                 "--port", "0", "-c", "2048", "--threads", "1",
-                                 "--parallel", "1"],
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        port = reported_port(proc, log_path, r"listening on http://127\.0\.0\.1:(\d+)",
-                             "llama-server", 60)
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            assert proc.poll() is None, "llama-server exited"
-            try:
-                return httpx.get(base + "/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 60, "llama-server")
+    with _server([str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", "0",
+                  "-c", "2048", "--threads", "1", "--parallel", "1"],
+                 tmp_path_factory.mktemp("llama-server") / "server.log",
+                 r"listening on http://127\.0\.0\.1:(\d+)", "/health", "llama-server",
+                 60) as base:
         yield Llama(base, str(model))
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from llmmon.probe.transport import make_client
 from llmmon.samplers.base import SamplerContext
 from llmmon.samplers.energy import joules_between, read_energy
 from llmmon.sim.nvml import FakeGPU, FakeNVML
-from tests.conftest import make_endpoint, provider_url, sample, wait_for_async
+from tests.conftest import make_endpoint, provider_url, sample
 
 # --- literal inputs ----------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ async def test_the_model_info_job_publishes_the_simulators_model(sim: Any) -> No
     runtime._apply(runtime.settings, first=True)
     try:
         await runtime.extra._model(runtime.endpoints["t"])
-        await wait_for_async(lambda: runtime.endpoints["t"].model is not None, 5, "model")
+        assert runtime.endpoints["t"].model is not None
         text = runtime.metrics.exposition(False).decode()
         assert sample(text, "llmmon_model_parameters", llm_endpoint="t") == 8e9
         assert 'quantization="Q4_K_M"' in text

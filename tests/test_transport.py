@@ -102,7 +102,7 @@ async def test_unresolvable_host_is_a_connect_error() -> None:
 async def test_a_read_waits_for_its_timeout_and_no_longer() -> None:
     """A silent peer: the read gives up at its timeout (a timer on its own waiter, not a
     timeout context per read), and leaves no reader on the loop; data that is there is read
-    at once, whatever the timeout."""
+    at once, whatever the timeout (waking a waiting read is what every probe test does)."""
     import asyncio
     import socket
 
@@ -121,10 +121,6 @@ async def test_a_read_waits_for_its_timeout_and_no_longer() -> None:
         theirs.sendall(b"hello")
         assert await stream.read(1024, timeout=0.0) == b"hello"
         assert stream.last_rx_ns is not None
-        waiting = asyncio.ensure_future(stream.read(1024, timeout=5.0))
-        await asyncio.sleep(0)  # it waits for the peer
-        theirs.sendall(b"later")
-        assert await waiting == b"later"
     finally:
         ours.close()
         theirs.close()

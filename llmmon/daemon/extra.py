@@ -87,12 +87,16 @@ class ExtraJobs:
         now = self.endpoints.get(state.config.name)
         return now is not None and now.labels == state.labels
 
-    async def _load(self, state: EndpointState) -> None:
-        load = state.config.load
-        if load is None:
-            return
+    def skipped(self, state: EndpointState) -> bool:
+        """The budget is spent or the server's Retry-After has not passed: counted, not sent."""
         if reason := state.skip_reason():
             self.metrics.record_skip(state.labels, reason)
+            return True
+        return False
+
+    async def _load(self, state: EndpointState) -> None:
+        load = state.config.load
+        if load is None or self.skipped(state):
             return
         before = await self._energy() if load.energy else None
         clients = load_clients(state.config, load)
@@ -121,10 +125,7 @@ class ExtraJobs:
 
     async def _cache(self, state: EndpointState) -> None:
         config = state.config.cache_probe
-        if config is None:
-            return
-        if reason := state.skip_reason():
-            self.metrics.record_skip(state.labels, reason)
+        if config is None or self.skipped(state):
             return
         cold, warm = await run_cache_probe(state.client, state.config, config)
         for result in (cold, warm):

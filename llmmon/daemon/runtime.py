@@ -234,8 +234,7 @@ class Runtime:
     # --- the jobs' work ------------------------------------------------------------------
 
     async def _probe(self, state: EndpointState) -> None:
-        if reason := state.skip_reason():
-            self.metrics.record_skip(state.labels, reason)
+        if self.extra.skipped(state):
             return
         state.task = asyncio.current_task()  # a reload waits for it before closing the client
         endpoint = state.config
