@@ -234,3 +234,18 @@ async def test_the_model_info_job_publishes_the_simulators_model(sim: Any) -> No
         assert 'quantization="Q4_K_M"' in text
     finally:
         await runtime.shutdown()
+
+
+async def test_a_key_file_gone_is_a_perplexity_items_error_not_a_crash(tmp_path: Any,
+                                                                       sim: Any) -> None:
+    from llmmon.evals.logprobs import prompt_logprobs
+
+    key = tmp_path / "key"
+    key.write_text("sk-test-0123456789abcdef\n")
+    endpoint = make_endpoint(provider_url(sim.base), api_key_file=str(key))
+    key.unlink()
+    async with make_client(endpoint) as client:
+        found = await prompt_logprobs(client, endpoint, "The sky is blue.")
+    assert found.error == "protocol"
+    assert "secret cannot be read" in (found.detail or "")
+    assert "sk-test" not in (found.detail or "")

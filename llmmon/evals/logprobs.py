@@ -18,7 +18,7 @@ from llmmon.config import EndpointConfig, Prompt
 from llmmon.probe.body import TooLarge, read_body
 from llmmon.probe.cost import cost_usd
 from llmmon.probe.run import status_reason
-from llmmon.providers import get_provider
+from llmmon.providers import auth_headers
 from llmmon.providers.base import count
 
 ECHO_PROVIDERS = ("openai",)
@@ -50,7 +50,12 @@ async def prompt_logprobs(client: httpx.AsyncClient, endpoint: EndpointConfig, t
         out.error, out.detail = "timeout", f"no answer within {endpoint.timeout:g} s"
     except httpx.ConnectError:
         out.error, out.detail = "connect", "no connection"
-    except (httpx.HTTPError, TooLarge, ValueError, RecursionError) as exc:
+    except httpx.HTTPError as exc:
+        out.error, out.detail = "protocol", f"the answer could not be read ({type(exc).__name__})"
+    except OSError as exc:  # a key or header file that cannot be read now: nothing was sent
+        out.error = "protocol"
+        out.detail = f"a configured secret cannot be read ({exc}): the request was not sent"
+    except (TooLarge, ValueError, RecursionError) as exc:
         out.error, out.detail = "protocol", f"the answer could not be read ({type(exc).__name__})"
     out.seconds = time.monotonic() - began
     return out
@@ -58,14 +63,11 @@ async def prompt_logprobs(client: httpx.AsyncClient, endpoint: EndpointConfig, t
 
 async def _ask(client: httpx.AsyncClient, endpoint: EndpointConfig, text: str,
                out: Logprobs) -> None:
-    # The provider's own request for a one-token prompt gives its auth headers and params.
-    spec = get_provider(endpoint).request(endpoint, Prompt(name="perplexity", text=text),
-                                          endpoint.api_key())
-    headers = {**endpoint.extra_headers(), **spec.headers, "Accept-Encoding": "identity"}
+    headers, params = auth_headers(endpoint, Prompt(name="perplexity", text=text))
     body = {"model": endpoint.model, "prompt": text, "max_tokens": 1, "echo": True,
             "logprobs": 1, "temperature": 0, "stream": False}
     async with client.stream("POST", endpoint.url + "/completions", json=body, headers=headers,
-                             params=spec.params) as response:
+                             params=params) as response:
         if reason := status_reason(response.status_code):
             out.error, out.detail = reason, f"HTTP {response.status_code} from /completions"
             return

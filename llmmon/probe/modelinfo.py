@@ -27,7 +27,7 @@ from llmmon.probe.modelfacts import (
     parameters_from,
 )
 from llmmon.probe.quantization import QUANTIZATIONS, bits_per_weight, quantization_label
-from llmmon.providers import get_provider
+from llmmon.providers import auth_headers
 from llmmon.providers.base import ProtocolError
 
 __all__ = ["QUANTIZATIONS", "ModelInfo", "bits_per_weight", "complete", "fetch_model_info",
@@ -51,8 +51,7 @@ async def fetch_model_info(client: httpx.AsyncClient, endpoint: EndpointConfig,
     each wants the same bound, and a partial answer kept.)"""
     found = None
     try:
-        spec = get_provider(endpoint).request(endpoint, endpoint.prompts[0], endpoint.api_key())
-        headers = {**endpoint.extra_headers(), **spec.headers, "Accept-Encoding": "identity"}
+        headers, _ = auth_headers(endpoint)
     except (OSError, ValueError) as exc:  # a key file gone: the probes report it
         log.debug("no model information from %s: %s", endpoint.name, type(exc).__name__)
     else:

@@ -30,7 +30,7 @@ from llmmon.probe.diagnose import (
 from llmmon.probe.models import LIST_TIMEOUT, ListedModels, list_models
 from llmmon.probe.result import ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
 from llmmon.probe.trace import NS, Trace
-from llmmon.providers import get_provider
+from llmmon.providers import auth_headers, get_provider
 from llmmon.providers.base import ProtocolError, ServerError, StreamDecoder, error_message
 
 log = logging.getLogger(__name__)
@@ -178,12 +178,8 @@ async def _check_listed(client: httpx.AsyncClient, endpoint: EndpointConfig,
                         result: ProbeResult, listed: ListedModels, left: float) -> None:
     """A server that lists its models but none that matches serves another model, whatever
     name its responses echo back."""
-    def headers() -> dict[str, str]:  # the probe's own, built only when the list is asked
-        spec = get_provider(endpoint).request(endpoint, endpoint.prompts[0], endpoint.api_key())
-        return {**endpoint.extra_headers(), **spec.headers}
-
-    try:
-        names = await listed.get(client, endpoint, headers, left)
+    try:  # the probe's own headers, built only when the list is asked
+        names = await listed.get(client, endpoint, lambda: auth_headers(endpoint)[0], left)
     except Exception:  # the list is a second opinion: without it, the verdict stands
         return
     if names and not any(model_matches(endpoint.model, n, endpoint.served_model) for n in names):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from llmmon.config import EndpointConfig
+from llmmon.config import EndpointConfig, Prompt
 from llmmon.providers import anthropic, ollama, openai, tgi
 from llmmon.providers.base import Provider
 
@@ -25,6 +25,18 @@ else:
     # Every registered provider's config, told apart by its `provider` tag.
     Endpoint = Annotated[Union[tuple(p.config for p in PROVIDERS.values())],  # noqa: UP007
                          Field(discriminator="provider")]
+
+
+def auth_headers(endpoint: EndpointConfig, prompt: Prompt | None = None
+                 ) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The headers (the provider's auth, the endpoint's extra headers, no compression) and
+    query parameters (Azure's api-version) of a request beside the probe's own: a model
+    list, a model description, logprobs. The provider's request for ``prompt`` (the
+    endpoint's first by default) gives them."""
+    spec = get_provider(endpoint).request(endpoint, prompt or endpoint.prompts[0],
+                                          endpoint.api_key())
+    return {**endpoint.extra_headers(), **spec.headers, "Accept-Encoding": "identity"}, \
+        spec.params
 
 
 def get_provider(endpoint: EndpointConfig) -> Provider[Any]:
