@@ -181,3 +181,29 @@ def test_the_concurrency_a_load_probe_reached() -> None:
     assert most_at_once([(0, 10), (5, 15), (9, 20)]) == 3
     assert most_at_once([(0, 10), (10, 20), (20, 30)]) == 1  # back to back: one at a time
     assert most_at_once([(0, 100), (1, 2), (3, 4), (50, 60)]) == 2
+
+
+async def test_an_item_that_cannot_be_scored_makes_the_run_partial(
+        sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scorer that raises (a bug) ends its worker, not the run: the other worker's items
+    are scored and the run says it is partial."""
+    from llmmon.evals import runner
+
+    real = runner.score
+
+    def score(item: Any, answer: str, default: str, pass_score: float) -> Any:
+        if item.input == "What is 1 + 1?":
+            raise RuntimeError("a bug")
+        return real(item, answer, default, pass_score)
+
+    monkeypatch.setattr(runner, "score", score)
+    endpoint = make_endpoint(provider_url(sim.base))
+    suite = EvalSuite.model_validate({"name": "s", "concurrency": 2, "items": [
+        {"input": "What is 1 + 1?", "reference": "2", "scorer": "number"},
+        {"input": "What is 2 + 3?", "reference": "5", "scorer": "number"},
+        {"input": "What is 4 + 4?", "reference": "8", "scorer": "number"}]})
+    async with make_client(endpoint) as client:
+        run = await run_suite(client, endpoint, suite, 0)
+    assert run.outcome == "partial"
+    assert [i.index for i in run.items] == [1, 2]
+    assert run.scores() == {"number": 1.0}

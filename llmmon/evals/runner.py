@@ -7,6 +7,7 @@ its reference text instead."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from llmmon.evals.logprobs import prompt_logprobs
 from llmmon.evals.scorers import perplexity, score
 from llmmon.probe.run import run_probe
 
+log = logging.getLogger(__name__)
 MAX_ANSWER = 300  # characters of an answer kept per item for /probes
 
 
@@ -128,11 +130,16 @@ async def run_suite(client: httpx.AsyncClient, endpoint: EndpointConfig, suite: 
             spend(usd, done.tokens)
 
     workers = [asyncio.create_task(worker()) for _ in range(suite.concurrency)]
-    _, pending = await asyncio.wait(workers, timeout=suite.timeout)
+    done, pending = await asyncio.wait(workers, timeout=suite.timeout)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    if pending:
+    # An item that could not be judged (a bug) ends its worker: the run is partial, and says so.
+    failed = [t.exception() for t in done if t.exception() is not None]
+    for exc in failed:
+        log.warning("eval %s on %s: an item could not be scored (%s)", suite.name,
+                    endpoint.name, type(exc).__name__, exc_info=exc)
+    if pending or failed:
         run.outcome = "partial"
     run.items.sort(key=lambda i: i.index)
     run.advanced = resume_at([index for index, _ in picked], {i.index for i in run.items})
