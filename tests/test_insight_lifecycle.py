@@ -183,10 +183,10 @@ def test_the_concurrency_a_load_probe_reached() -> None:
     assert most_at_once([(0, 100), (1, 2), (3, 4), (50, 60)]) == 2
 
 
-async def test_an_item_that_cannot_be_scored_makes_the_run_partial(
+async def test_an_item_that_cannot_be_scored_is_that_items_error(
         sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A scorer that raises (a bug) ends its worker, not the run: the other worker's items
-    are scored and the run says it is partial."""
+    """A scorer that raises (a bug) costs its item, never the worker nor the run, and the
+    rotation goes past it."""
     from llmmon.evals import runner
 
     real = runner.score
@@ -204,6 +204,8 @@ async def test_an_item_that_cannot_be_scored_makes_the_run_partial(
         {"input": "What is 4 + 4?", "reference": "8", "scorer": "number"}]})
     async with make_client(endpoint) as client:
         run = await run_suite(client, endpoint, suite, 0)
-    assert run.outcome == "partial"
-    assert [i.index for i in run.items] == [1, 2]
+    assert run.outcome == "complete"
+    assert [(i.index, i.result) for i in run.items] == [(0, "error"), (1, "pass"), (2, "pass")]
+    assert run.items[0].detail == "could not be scored (RuntimeError)"
     assert run.scores() == {"number": 1.0}
+    assert run.advanced == 3

@@ -123,23 +123,25 @@ async def run_suite(client: httpx.AsyncClient, endpoint: EndpointConfig, suite: 
             if exhausted() or (suite.tokens_per_run and run.spent_tokens >= suite.tokens_per_run):
                 run.outcome = "partial"
                 return
-            done, usd = await _item(client, endpoint, suite, index, item)
+            try:
+                done, usd = await _item(client, endpoint, suite, index, item)
+            except Exception as exc:  # an answer a scorer cannot judge (a bug): that item's
+                log.warning("eval %s on %s: item %d could not be scored (%s)", suite.name,
+                            endpoint.name, index, type(exc).__name__, exc_info=exc)
+                done, usd = ItemResult(index, item.id, item.scorer_for(suite.scorer),
+                                       error="protocol",
+                                       detail=f"could not be scored ({type(exc).__name__})"), 0.0
             run.items.append(done)
             run.spent_usd += usd
             run.spent_tokens += done.tokens
             spend(usd, done.tokens)
 
     workers = [asyncio.create_task(worker()) for _ in range(suite.concurrency)]
-    done, pending = await asyncio.wait(workers, timeout=suite.timeout)
+    _, pending = await asyncio.wait(workers, timeout=suite.timeout)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    # An item that could not be judged (a bug) ends its worker: the run is partial, and says so.
-    failed = [t.exception() for t in done if t.exception() is not None]
-    for exc in failed:
-        log.warning("eval %s on %s: an item could not be scored (%s)", suite.name,
-                    endpoint.name, type(exc).__name__, exc_info=exc)
-    if pending or failed:
+    if pending:
         run.outcome = "partial"
     run.items.sort(key=lambda i: i.index)
     run.advanced = resume_at([index for index, _ in picked], {i.index for i in run.items})
