@@ -7,10 +7,13 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
 from llmmon.daemon.httpserver import Request, Response, text
+from llmmon.probe import streamed
+from llmmon.probe.backend import StampedStream
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
 from tests.conftest import COUNT, SimServer, make_endpoint, probe
@@ -189,13 +192,26 @@ async def test_connection_is_reused_and_returned(sim: SimServer) -> None:
     assert second.phases["connect"] == 0.0
 
 
-async def test_httpx_error_inside_stream_is_protocol(sim: SimServer,
+@pytest.mark.parametrize("path", ["direct", "httpx"])
+async def test_httpx_error_inside_stream_is_protocol(sim: SimServer, path: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unexpected httpx error while reading is still a counted protocol error."""
+    """An unexpected read error inside the body is still a counted protocol error, on both
+    ways a body is read (straight from the stream, or through httpx)."""
+    if path == "httpx":
+        async def broken(self: httpx.Response) -> AsyncIterator[bytes]:
+            raise httpx.ReadError("boom")
+            yield b""  # pragma: no cover
 
-    async def broken(self: httpx.Response) -> AsyncIterator[bytes]:
-        raise httpx.ReadError("boom")
-        yield b""  # pragma: no cover
+        monkeypatch.setattr(httpx.Response, "aiter_raw", broken)
+        monkeypatch.setattr(streamed, "_direct", lambda response: False)
+    else:
+        read = StampedStream.read
 
-    monkeypatch.setattr(httpx.Response, "aiter_raw", broken)
+        async def failing(self: StampedStream, max_bytes: int, timeout: float | None = None  # noqa: ASYNC109
+                          ) -> bytes:
+            if not self._heads:  # the body, read by the probe itself
+                raise httpcore.ReadError("boom")
+            return await read(self, max_bytes, timeout)
+
+        monkeypatch.setattr(StampedStream, "read", failing)
     assert (await probe(sim.url())).error == "protocol"

@@ -101,8 +101,10 @@ async def test_unresolvable_host_is_a_connect_error() -> None:
 
 async def test_a_read_waits_for_its_timeout_and_no_longer() -> None:
     """A silent peer: the read gives up at its timeout (a timer on its own waiter, not a
-    timeout context per read), and leaves no reader on the loop; data that is there is read
-    at once, whatever the timeout (waking a waiting read is what every probe test does)."""
+    timeout context per read); data that is there is read at once, whatever the timeout
+    (waking a waiting read is what every probe test does). The socket stays watched between
+    reads, but not once it is readable with nobody reading (level-triggered, it would wake
+    the loop on every turn), and not after close."""
     import asyncio
     import socket
 
@@ -112,15 +114,30 @@ async def test_a_read_waits_for_its_timeout_and_no_longer() -> None:
     ours.setblocking(False)
     loop = asyncio.get_running_loop()
     stream = StampedStream(ours, 0.0)
+    fd = ours.fileno()
     try:
         began = loop.time()
         with pytest.raises(httpcore.ReadTimeout):
             await stream.read(1024, timeout=0.05)
         assert 0.05 <= loop.time() - began < 1.0
-        assert not loop.remove_reader(ours.fileno())  # none left behind
-        theirs.sendall(b"hello")
+        theirs.sendall(b"hello")  # nobody reads: the watch goes at the next turns
+        for _ in range(100):
+            if not stream._watching:
+                break
+            await asyncio.sleep(0)
+        assert not loop.remove_reader(fd)
         assert await stream.read(1024, timeout=0.0) == b"hello"
         assert stream.last_rx_ns is not None
+        reading = asyncio.create_task(stream.read(1024))
+        for _ in range(100):  # until the read waits
+            if stream._watching:
+                break
+            await asyncio.sleep(0)
+        theirs.sendall(b"again")
+        assert await reading == b"again"
+        assert stream._watching  # kept for the next read
+        await stream.aclose()
+        assert not loop.remove_reader(fd)
     finally:
         ours.close()
         theirs.close()

@@ -6,12 +6,15 @@
 * Writes stamp the moment before ``send``: the request's last byte handed to the socket is
   where TTFT starts.
 * Name resolution is timed apart from the TCP connect (the ``dns`` phase).
-* TLS runs over the same raw socket through ``ssl.SSLObject``, so HTTPS keeps kernel stamps.
+* TLS runs over the same raw socket through ``ssl.SSLObject`` (``tls.py``), so HTTPS keeps
+  kernel stamps.
+* After a request is sent, reads stop at the end of the response head (``heads.py``), so the
+  probe can read a streamed body straight from the stream (``streamed.py``).
 * The connection's round-trip time is the kernel's own estimate (``TCP_INFO``), read from
   the socket: no extra traffic.
 
 The probe finds the stream in ``response.extensions["network_stream"]`` and reads its stamps
-through the ``Stamped`` protocol (``trace.py``): ``last_rx_ns`` / ``last_tx_ns`` in
+through the ``Stamped`` base class (``trace.py``): ``last_rx_ns`` / ``last_tx_ns`` in
 CLOCK_MONOTONIC nanoseconds, ``dns_seconds``, and ``rtt_seconds()``. ``transport.py`` puts
 this backend under the httpx client every probe uses.
 """
@@ -29,6 +32,9 @@ from typing import Any
 
 import httpcore
 
+from llmmon.probe.heads import HeadAligned
+from llmmon.probe.tls import TLSStream
+
 # Python's socket module does not export SO_TIMESTAMPNS; Linux's value is 35 on x86_64 and
 # arm64 (asm-generic), and SCM_TIMESTAMPNS equals it.
 _TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
@@ -42,19 +48,30 @@ _TCPI_RTT = 68
 _U32 = struct.Struct("@I")
 
 
-class StampedStream(httpcore.AsyncNetworkStream):
+class StampedStream(HeadAligned, httpcore.AsyncNetworkStream):
+    cut_heads = True  # False under TLS: heads are cut in plaintext there (tls.py)
+
     def __init__(self, sock: socket.socket, dns_seconds: float) -> None:
         self._sock = sock
+        self._fd = sock.fileno()
         self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._watching = False
+        self._idle_fires = 0  # times readable with nobody waiting since the last wait
+        self._drained = False
         self.dns_seconds = dns_seconds
         self.last_rx_ns: int | None = None
         self.last_tx_ns: int | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._pending:  # no read from the socket: the stamp is still these bytes'
+            return self._give(self._take_pending(), max_bytes)
         # No asyncio.timeout() per read: on a streamed answer a read per event, and the
         # context manager cost more than the read (benchmarks/cpu_per_event.py). A waiting
         # read puts a timer on its own waiter instead.
         deadline = None if timeout is None else self._loop.time() + timeout
+        if self._drained:  # the last read took all there was: wait before asking again
+            await self._readable(deadline)
         while True:
             try:
                 data, ancdata, _, _ = self._sock.recvmsg(max_bytes, _ANCILLARY)
@@ -64,19 +81,45 @@ class StampedStream(httpcore.AsyncNetworkStream):
             except OSError as exc:
                 raise httpcore.ReadError(str(exc)) from exc
             self.last_rx_ns = _kernel_stamp(ancdata) or time.monotonic_ns()
-            return data
+            # Fewer bytes than asked: the socket is empty now. Asking it again at once would
+            # cost a failed call and an exception per streamed event.
+            self._drained = 0 < len(data) < max_bytes
+            return self._give(data, max_bytes) if self._heads else data
 
     async def _readable(self, deadline: float | None = None) -> None:
-        waiter = self._loop.create_future()
-        fd = self._sock.fileno()
-        self._loop.add_reader(fd, _wake, waiter)
+        # The socket stays watched between reads: adding and removing it per wait cost two
+        # epoll_ctl calls per streamed event. It is dropped when it becomes readable with
+        # nobody waiting (_on_readable), and on close.
+        waiter = self._waiter = self._loop.create_future()
+        self._idle_fires = 0
+        if not self._watching:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._watching = True
         timer = None if deadline is None else self._loop.call_at(deadline, _expire, waiter)
         try:
             await waiter
         finally:
-            self._loop.remove_reader(fd)
+            self._waiter = None
             if timer is not None:
                 timer.cancel()
+
+    def _on_readable(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        # Nobody waits. Once is normal: the select that saw the data ran before the woken read
+        # took it. Twice in a row, the data really waits for nobody, and level-triggered the
+        # watch would wake the loop on every turn until somebody reads.
+        self._idle_fires += 1
+        if self._idle_fires > 1:
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self._watching = False
+            self._loop.remove_reader(self._fd)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -84,6 +127,8 @@ class StampedStream(httpcore.AsyncNetworkStream):
         # Stamped before the send: a stamp after it can come late by a whole scheduler
         # time slice if the process is preempted in between (measured here: up to 1 ms).
         self.last_tx_ns = time.monotonic_ns()
+        if self.cut_heads:
+            self._expect_head()
         try:
             async with asyncio.timeout(timeout):
                 await self._loop.sock_sendall(self._sock, buffer)
@@ -93,6 +138,7 @@ class StampedStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(exc)) from exc
 
     async def aclose(self) -> None:
+        self._unwatch()
         self._sock.close()
 
     def rtt_seconds(self) -> float | None:
@@ -128,91 +174,14 @@ class StampedStream(httpcore.AsyncNetworkStream):
             return self._sock.getsockname()
         if info == "server_addr":
             return self._sock.getpeername()
-        if info == "is_readable":
-            return _readable_now(self._sock)
+        if info == "is_readable":  # bytes left over make a connection unusable too
+            return self.has_pending or _readable_now(self._sock)
         return None
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(httpcore.ReadTimeout("read timed out"))
-
-
-class TLSStream(httpcore.AsyncNetworkStream):
-    """TLS over a StampedStream: plaintext carries the stamp of the ciphertext it came in."""
-
-    def __init__(self, raw: StampedStream, context: ssl.SSLContext, hostname: str | None
-                 ) -> None:
-        self.raw = raw
-        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._in, self._out, server_hostname=hostname)
-
-    dns_seconds = property(lambda self: self.raw.dns_seconds)
-    last_rx_ns = property(lambda self: self.raw.last_rx_ns)
-    last_tx_ns = property(lambda self: self.raw.last_tx_ns)
-
-    def rtt_seconds(self) -> float | None:
-        return self.raw.rtt_seconds()
-
-    async def _flush(self) -> None:
-        if pending := self._out.read():
-            await self.raw.write(pending)
-
-    async def _fill(self) -> None:
-        await self._flush()
-        data = await self.raw.read(65536)
-        if data:
-            self._in.write(data)
-        else:
-            self._in.write_eof()
-
-    async def handshake(self) -> None:
-        while True:
-            try:
-                self._tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                await self._fill()
-        await self._flush()
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    try:
-                        return self._tls.read(max_bytes)
-                    except ssl.SSLWantReadError:
-                        await self._fill()
-                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                        return b""
-        except TimeoutError:
-            raise httpcore.ReadTimeout("read timed out") from None
-        except ssl.SSLError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
-            self._tls.write(buffer)
-        except ssl.SSLError as exc:
-            raise httpcore.WriteError(str(exc)) from exc
-        await self.raw.write(self._out.read(), timeout)
-
-    async def aclose(self) -> None:
-        await self.raw.aclose()
-
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("TLS inside TLS is not supported")
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "ssl_object":
-            return self._tls
-        return self.raw.get_extra_info(info)
 
 
 class StampingBackend(httpcore.AsyncNetworkBackend):

@@ -15,7 +15,7 @@ import time
 import httpx
 
 from llmmon.config import EndpointConfig, Prompt
-from llmmon.probe.body import Pacer, TooLarge, chunks, read_body, read_prefix
+from llmmon.probe.body import TooLarge, read_body, read_prefix
 from llmmon.probe.checks import describe, passes
 from llmmon.probe.cost import cost_usd
 from llmmon.probe.diagnose import (
@@ -28,14 +28,14 @@ from llmmon.probe.diagnose import (
     wrong_model_hint,
 )
 from llmmon.probe.models import LIST_TIMEOUT, ListedModels, list_models
-from llmmon.probe.result import ErrorReason, ProbeResult, StreamTiming, apply_events, read_headers
+from llmmon.probe.result import ErrorReason, ProbeResult, apply_events, read_headers
+from llmmon.probe.streamed import read_stream
 from llmmon.probe.trace import NS, Trace
 from llmmon.providers import auth_headers, get_provider
 from llmmon.providers.base import ProtocolError, ServerError, StreamDecoder, error_message
 
 log = logging.getLogger(__name__)
 ERROR_BODY_BYTES = 16 << 10  # of an error response, read for its message
-PARSE_SLICE = 4096  # bytes of a stream parsed between the loop's turns
 
 
 def status_reason(status: int) -> ErrorReason | None:
@@ -218,7 +218,7 @@ async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
             if not content_type.startswith(provider.stream_content_types):
                 raise ProtocolError(_unexpected(content_type))
             decoder = decoder or provider.stream_decoder(endpoint)
-            await _read_stream(response, decoder, result, trace, max_bytes)
+            await read_stream(response, decoder, result, trace, max_bytes)
         else:
             if "json" not in content_type:
                 raise ProtocolError(_unexpected(content_type))
@@ -256,24 +256,3 @@ async def _explain_status(client: httpx.AsyncClient, endpoint: EndpointConfig,
             listed = None
         if listed is not None:
             result.hint = models_hint(endpoint.model, listed)
-
-
-async def _read_stream(response: httpx.Response, decoder: StreamDecoder, result: ProbeResult,
-                       trace: Trace, max_bytes: int) -> None:
-    stamped = trace.stamped
-    sent = (stamped.last_tx_ns if stamped else None) \
-        or trace.at.get("http11.send_request_body.complete")
-    timing = StreamTiming(sent)
-    result.sent_ns = sent
-    pacer = Pacer()
-    async for chunk in chunks(response, max_bytes, pacer):
-        # before any parsing: the kernel's receive stamp where there is one, else now
-        at = stamped.last_rx_ns if stamped and stamped.last_rx_ns else time.monotonic_ns()
-        # Parsed a slice at a time, the loop getting its turns in between: a read can hold
-        # 64 KiB of one-byte events.
-        for i in range(0, len(chunk), PARSE_SLICE):
-            apply_events(result, decoder.feed(chunk[i : i + PARSE_SLICE]), at, timing)
-            await pacer.turn()
-    decoder.finish()
-    if not result.tokens_from_usage:
-        result.output_tokens = result.content_chunks or None

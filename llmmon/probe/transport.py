@@ -40,7 +40,7 @@ _EXCEPTIONS: dict[type[Exception], type[httpx.HTTPError]] = {
 
 
 @contextmanager
-def _httpx_errors() -> Iterator[None]:
+def httpx_errors() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
@@ -55,7 +55,7 @@ class _Body(httpx.AsyncByteStream):
         self._stream, self._response = stream, response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
+        with httpx_errors():
             async for part in self._stream:
                 yield part
 
@@ -85,7 +85,7 @@ class StampingTransport(httpx.AsyncBaseTransport):
             headers=request.headers.raw, content=request.stream,
             extensions=request.extensions,
         )
-        with _httpx_errors():
+        with httpx_errors():
             response = await self.pool.handle_async_request(core)
         assert isinstance(response.stream, AsyncIterable)
         return httpx.Response(status_code=response.status, headers=response.headers,
