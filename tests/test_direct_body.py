@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -14,6 +15,8 @@ from llmmon.config import Prompt
 from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
+from llmmon.providers import get_provider
+from llmmon.providers.base import Event
 from tests.conftest import make_endpoint
 
 PROMPT = Prompt(name="p", text="hi", max_tokens=4)
@@ -145,3 +148,60 @@ async def test_a_stream_cut_short_is_a_protocol_error() -> None:
     assert result.error == "protocol"
     assert result.detail is not None
     assert "incomplete chunked read" in result.detail
+
+
+async def test_e2e_ends_at_the_last_bytes_stamp_not_after_the_work_on_it(
+        serve: Callable[[Script], asyncio.Future[str]]) -> None:
+    """Work after the last byte came (here a slow finish) is the client's, not the
+    server's: E2E stops at the last byte's receive stamp."""
+    url = await serve([HEAD, event("a"), event("b"), END])
+    endpoint = make_endpoint(url, cache_bust=False)
+
+    class SlowFinish:
+        def __init__(self) -> None:
+            self.inner = get_provider(endpoint).stream_decoder(endpoint)
+
+        def feed(self, chunk: bytes) -> list[Event]:
+            return self.inner.feed(chunk)
+
+        def finish(self) -> None:
+            time.sleep(0.1)  # the loop blocked: as a busy client would be
+            self.inner.finish()
+
+    async with make_client(endpoint, 1) as client:
+        began = time.monotonic()
+        result = await run_probe(client, endpoint, PROMPT, decoder=SlowFinish())
+        outside = time.monotonic() - began
+    assert result.ok
+    assert result.ended_ns is not None
+    assert result.e2e is not None
+    assert result.e2e < outside - 0.09
+    assert result.e2e > 0.04  # the two events' 20 ms gaps are in it
+
+
+async def test_no_cookie_travels_from_one_probe_to_the_next() -> None:
+    """Each probe asks as a new user would: a cookie the server set is not sent back."""
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                heads.append(head.lower())
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))
+                await reader.readexactly(length)
+                writer.write(HEAD.replace(b"\r\n\r\n", b"\r\nSet-Cookie: session=abc\r\n\r\n")
+                             + event("a") + END)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        first, second = await probe_twice(
+            f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+    assert first.ok
+    assert second.ok
+    assert len(heads) == 2
+    assert not any(b"cookie:" in head for head in heads)

@@ -116,7 +116,9 @@ RESULT_FIELDS = {
     "ttft": "seconds from the request's last byte to the first token",
     "time_to_first_reasoning": "to the first thinking token (reasoning models)",
     "time_to_first_answer": "to the first answer token (reasoning models)",
-    "e2e": "seconds for the whole exchange", "itl": "every gap between chunks, seconds",
+    "e2e": "seconds from sending the request (a new connection included) to a stream's last "
+           "byte (its receive stamp), or to the end of the exchange",
+    "itl": "every gap between chunks, seconds",
     "tpot": "(e2e - ttft) / (output tokens - 1)", "tokens_per_second": "1 / tpot",
     "prompt_tokens": "from the server's usage, cached ones included; null without usage",
     "output_tokens": "from usage, else counted from the stream's chunks",
@@ -136,6 +138,7 @@ RESULT_FIELDS = {
     "ratelimit_limit": "the rate limits those headers announce (requests, tokens per window)",
     "retry_after": "its Retry-After, seconds", "text": "the answer",
     "sent_ns": "CLOCK_MONOTONIC of the request's last byte",
+    "ended_ns": "CLOCK_MONOTONIC of a stream's last byte (its receive stamp)",
     "retried": "true when the request was sent again on a new connection: the kept-alive "
                "one it reused was closed within 100 ms of the send, unanswered",
     "rtt": "the kernel's smoothed round-trip time of the probe's connection (TCP_INFO "

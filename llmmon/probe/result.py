@@ -119,6 +119,7 @@ class ProbeResult:
     parts: list[str] = field(default_factory=list, repr=False)
     finished_unix: float = 0.0
     sent_ns: int | None = None  # CLOCK_MONOTONIC when the request's last byte went out
+    ended_ns: int | None = None  # CLOCK_MONOTONIC when a stream's last byte came (its stamp)
     retried: bool = False  # asked again: a reused connection was closed as it was reused
 
     @property

@@ -44,13 +44,16 @@ async def read_stream(response: httpx.Response, decoder: StreamDecoder, result: 
         parts = _direct_chunks(stream, response, max_bytes, pacer)
     else:
         parts = _httpx_chunks(response, stamped, max_bytes, pacer)
+    last = None
     async for at, chunk in parts:
+        last = at
         # Parsed a slice at a time, the loop getting its turns in between: a read can hold
         # 64 KiB of one-byte events.
         for i in range(0, len(chunk), PARSE_SLICE):
             apply_events(result, decoder.feed(chunk[i : i + PARSE_SLICE]), at, timing)
             await pacer.turn()
     decoder.finish()
+    result.ended_ns = last  # the stamp of the read that ended the body
     if not result.tokens_from_usage:
         result.output_tokens = result.content_chunks or None
 
@@ -86,10 +89,7 @@ async def _direct_chunks(stream: HeadAligned, response: httpx.Response, max_byte
             total += len(body)
             if total > max_bytes:
                 raise TooLarge
-            if body:
-                yield at, body
-            else:
-                await pacer.turn()
+            yield at, body  # even empty: the read that ends the body ends E2E
     if not dechunk.rest:  # a sound end: the connection may serve the next probe
         await _hand_back(stream, response)
 

@@ -31,6 +31,7 @@ class Trace:
 
     def __init__(self) -> None:
         self.at: dict[str, int] = {}
+        self.began_ns: int | None = None  # just before the request was handed to the client
         self.stream: object = None  # the response's network stream, once there is one
 
     @property
