@@ -12,8 +12,11 @@ read (``x-sim-received-ns``); llmmon's probe stamps with the same clock. For eac
 so the error is what the client adds: loopback transit both ways, the event loop's delay
 in reading, and the stamping itself. Targets (issue 17): 1st token p99 and ITL p99 ≤ 0.1 ms,
 E2E median ≤ 1 ms. Each row also says whether the client was saturated (its event loop
-late by more than 1 ms at p99, measured by a 10 ms ticker in every worker) and the
-concurrency reached (the most probes in flight at one instant).
+late at p99 by more than a quarter of the server's inter-token gap, measured by a 10 ms
+ticker in every worker: later, a read takes two tokens and stamps both with the second's
+arrival) and the concurrency reached (the most probes in flight at one instant).
+``--reference`` follows each row with the floor client's: raw sockets and kernel stamps,
+nothing parsed, on the same server; what both show is the server's and the machine's.
 
 ``--busy`` runs a CPU-bound neighbour process throughout; ``--workers N`` spreads the
 streams over N processes, each with its own event loop, all stamping with CLOCK_MONOTONIC
@@ -34,7 +37,9 @@ import json
 import multiprocessing
 import os
 import re
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -114,6 +119,64 @@ async def one_stream(endpoint: OpenAIConfig, until: float, errors: dict[str, lis
             counts["events"] += len(sent)
 
 
+async def reference_stream(base: str, until: float, errors: dict[str, list[float]],
+                           counts: dict[str, int]) -> None:
+    """The floor: the least a client can do on the same server. A raw socket per request,
+    kernel receive stamps (SO_TIMESTAMPNS) per read, no HTTP or SSE parsing beyond finding
+    the server's stamps; every event in a read gets that read's stamp, as in llmmon."""
+    host, port = base.split("//")[1].split("/")[0].split(":")
+    body = json.dumps({"model": "sim", "max_tokens": 32, "stream": True,
+                       "messages": [{"role": "user", "content": PROMPT.text}]}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    loop = asyncio.get_running_loop()
+    while time.monotonic() < until:
+        counts["in_flight"] += 1
+        counts["most"] = max(counts["most"], counts["in_flight"])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, int(port)))
+        began = time.monotonic_ns()
+        sock.send(request)
+        stamps, raw = [], b""
+        while not raw.endswith(b"0\r\n\r\n"):
+            await wait_readable(loop, sock)
+            data, anc, _, _ = sock.recvmsg(65536, 64)
+            at = stamp_of(anc)
+            stamps += [at] * len(SENT.findall(data))
+            raw += data
+        sock.close()
+        counts["in_flight"] -= 1
+        sent = [int(x) for x in SENT.findall(raw)]
+        received = int(re.search(rb"x-sim-received-ns: (\d+)", raw, re.I).group(1))  # type: ignore[union-attr]
+        errors["first"].append((stamps[0] - sent[0]) / 1e9)
+        errors["itl"] += [((b - a) - (y - x)) / 1e9 for (a, b), (x, y)
+                          in zip(itertools.pairwise(stamps), itertools.pairwise(sent), strict=True)]
+        errors["e2e"].append((stamps[-1] - began - (sent[-1] - received)) / 1e9)
+        errors["ttft"].append((stamps[0] - began - (sent[0] - received)) / 1e9)
+        counts["probes"] += 1
+        counts["events"] += len(sent)
+
+
+async def wait_readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
+def stamp_of(anc: list[tuple[int, int, bytes]]) -> int:
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == 35:
+            seconds, nanos = struct.unpack("@qq", data[:16])
+            return seconds * 10**9 + nanos - (time.time_ns() - time.monotonic_ns())
+    return time.monotonic_ns()
+
+
 async def ticker(until: float, lags: list[float]) -> None:
     """How late the event loop runs a 10 ms timer: the client's own saturation. (Not
     faster: its own wake-ups would take turns from the reads it watches.)"""
@@ -136,31 +199,36 @@ def pct(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def run(streams: int, until: float, base: str) -> dict[str, Any]:
-    """``streams`` probe loops in this process until ``until`` (CLOCK_MONOTONIC seconds)."""
+async def run(streams: int, until: float, base: str, reference: bool = False
+              ) -> dict[str, Any]:
+    """``streams`` probe loops in this process until ``until`` (CLOCK_MONOTONIC seconds);
+    ``reference``: the floor client's loops instead."""
     endpoint = OpenAIConfig(name="bench", provider="openai", url=base, model="sim",
                             timeout=30.0)
     errors: dict[str, list[float]] = {"ttft": [], "first": [], "itl": [], "e2e": [], "lag": []}
     counts = {"probes": 0, "events": 0, "failed": 0, "in_flight": 0, "most": 0}
     cpu0 = time.process_time()
-    await asyncio.gather(ticker(until, errors["lag"]),
-                         *(one_stream(endpoint, until, errors, counts) for _ in range(streams)))
+    loops = (reference_stream(base, until, errors, counts) if reference
+             else one_stream(endpoint, until, errors, counts) for _ in range(streams))
+    await asyncio.gather(ticker(until, errors["lag"]), *loops)
     return {"errors": errors, "counts": counts, "cpu": time.process_time() - cpu0}
 
 
-def worker(streams: int, until: float, base: str, out: Any) -> None:
-    out.put(asyncio.run(run(streams, until, base)))
+def worker(streams: int, until: float, base: str, reference: bool, out: Any) -> None:
+    out.put(asyncio.run(run(streams, until, base, reference)))
 
 
-def run_spread(streams: int, seconds: float, base: str, workers: int) -> dict[str, Any]:
+def run_spread(streams: int, seconds: float, base: str, workers: int,
+               reference: bool = False) -> dict[str, Any]:
     """The streams spread over ``workers`` processes (one: this one), merged exactly."""
     until = time.monotonic() + seconds
     if workers <= 1:
-        return asyncio.run(run(streams, until, base))
+        return asyncio.run(run(streams, until, base, reference))
     context = multiprocessing.get_context("fork")
     out = context.Queue()
     shares = [streams // workers + (i < streams % workers) for i in range(workers)]
-    procs = [context.Process(target=worker, args=(n, until, base, out)) for n in shares if n]
+    procs = [context.Process(target=worker, args=(n, until, base, reference, out))
+             for n in shares if n]
     for proc in procs:
         proc.start()
     parts = [out.get(timeout=seconds + 120) for _ in procs]
@@ -234,6 +302,8 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.05)
     parser.add_argument("--busy", action="store_true", help="a CPU-bound neighbour process")
     parser.add_argument("--workers", type=int, default=1, help="client processes")
+    parser.add_argument("--reference", action="store_true",
+                        help="after each row, the floor client on the same server")
     parser.add_argument("--scrapes", action="store_true",
                         help="repeat every row under 20 scrapes/s of /metrics")
     parser.add_argument("--series-endpoints", type=int, default=100,
@@ -256,7 +326,10 @@ def main() -> None:
                 out = (with_scrapes(streams, args.seconds, base, args.series_endpoints,
                                     args.workers)
                        if scraped else run_spread(streams, args.seconds, base, args.workers))
-                rows.append(report(streams, scraped, out))
+                rows.append(report(streams, scraped, out, args.itl * 250))
+                if args.reference and not scraped:
+                    floor = run_spread(streams, args.seconds, base, args.workers, True)
+                    rows.append(report(streams, scraped, floor, args.itl * 250, "floor client"))
     finally:
         sim.terminate()
         sim.wait(5)
@@ -267,19 +340,20 @@ def main() -> None:
         print(json.dumps(rows))
 
 
-def report(streams: int, scraped: bool, out: dict[str, Any]) -> dict[str, Any]:
+def report(streams: int, scraped: bool, out: dict[str, Any], saturated_ms: float,
+           who: str = "llmmon") -> dict[str, Any]:
     c, errors = out["counts"], out["errors"]
     lag_p99 = pct(sorted(v * 1000 for v in errors["lag"]), 0.99)
-    label = f"{streams:>3} streams{' + scrapes' if scraped else ''}"
+    label = f"{who}, {streams:>3} streams{' + scrapes' if scraped else ''}"
     print(f"{label}: {c['probes']} probes, {c['events']} events, {c['failed']} failed, "
           f"CPU {out['cpu'] / max(1, c['events']) * 1e6:.0f} us/event, concurrency reached "
           f"{c['most']}, loop lag p99 {lag_p99:.3f} ms"
-          f"{' (SATURATED)' if lag_p99 > 1.0 else ''}")
+          f"{' (SATURATED)' if lag_p99 > saturated_ms else ''}")
     for key, name in (("ttft", "TTFT error"), ("first", "1st token"), ("itl", "ITL error"),
                       ("e2e", "E2E error")):
         print(f"    {name:11} {summary(errors[key])}")
     print(f"    targets: {verdict(errors)}", flush=True)
-    return {"streams": streams, "scraped": scraped, **c, "loop_lag_p99_ms": lag_p99,
+    return {"who": who, "streams": streams, "scraped": scraped, **c, "loop_lag_p99_ms": lag_p99,
             "cpu_us_per_event": out["cpu"] / max(1, c["events"]) * 1e6}
 
 
