@@ -127,7 +127,7 @@ class Reads(HeadAligned):
 async def test_reads_stop_at_the_end_of_a_head_and_keep_the_rest() -> None:
     stream = Reads([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r",
                     b"\n\r\n5\r\nhello\r\n"])
-    stream._expect_head()
+    stream._expect_head(0)
     assert await stream.read(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert await stream.read(65536) == b"HTTP/1.1 200 OK\r\nA: b\r"
     assert not stream._at_head_end
@@ -140,7 +140,7 @@ async def test_reads_stop_at_the_end_of_a_head_and_keep_the_rest() -> None:
 
 async def test_a_bare_lf_head_ends_where_h11_ends_it() -> None:
     stream = Reads([b"HTTP/1.1 200 OK\nA: b\n\n5\r\nhello\r\n"])
-    stream._expect_head()
+    stream._expect_head(0)
     assert await stream.read(65536) == b"HTTP/1.1 200 OK\nA: b\n\n"
     assert stream.take_body()
 
@@ -149,7 +149,7 @@ async def test_no_body_to_take_once_h11_was_given_part_of_it() -> None:
     """A read that did not end at a head's end (the head already parsed earlier): h11 may
     hold body bytes, so the probe must not read the body itself."""
     stream = Reads([b"HTTP/1.1 200 OK\r\n\r\n", b"5\r\nhel"])
-    stream._expect_head()
+    stream._expect_head(0)
     await stream.read(65536)
     await stream.read(65536)
     assert not stream.take_body()

@@ -205,3 +205,23 @@ async def test_no_cookie_travels_from_one_probe_to_the_next() -> None:
     assert second.ok
     assert len(heads) == 2
     assert not any(b"cookie:" in head for head in heads)
+
+
+async def test_e2e_begins_at_the_requests_first_byte_on_a_kept_connection(
+        serve: Callable[[Script], asyncio.Future[str]]) -> None:
+    """On a reused connection E2E starts at the request's first byte (not at the previous
+    request's), on a new one at the connect: never before the probe handed it over."""
+    url = await serve([HEAD, event("a"), END])
+    endpoint = make_endpoint(url, cache_bust=False)
+    async with make_client(endpoint, 1) as client:
+        first = await run_probe(client, endpoint, PROMPT)
+        before = time.monotonic_ns()
+        second = await run_probe(client, endpoint, PROMPT)
+        after = time.monotonic_ns()
+    assert first.ok
+    assert second.ended_ns is not None
+    assert second.e2e is not None
+    began = second.ended_ns - second.e2e * 1e9
+    assert before <= began + 1000  # (float rounding)
+    assert began <= (second.sent_ns or after)
+    assert second.phases["connect"] == 0.0

@@ -128,7 +128,7 @@ class StampedStream(HeadAligned, httpcore.AsyncNetworkStream):
         # time slice if the process is preempted in between (measured here: up to 1 ms).
         self.last_tx_ns = time.monotonic_ns()
         if self.cut_heads:
-            self._expect_head()
+            self._expect_head(self.last_tx_ns)
         try:
             async with asyncio.timeout(timeout):
                 await self._loop.sock_sendall(self._sock, buffer)

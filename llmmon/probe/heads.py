@@ -29,17 +29,24 @@ class HeadAligned(Stamped):
     _heads = False  # cutting at head ends (from a request's send until the body is taken)
     _tail = b""  # the last bytes given while cutting: a blank line may straddle two reads
     _at_head_end = False  # the last read ended exactly where a head ends
+    first_tx_ns: int | None = None  # CLOCK_MONOTONIC just before a request's first byte
+    _writing = False  # writes since the last read: one request's
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         raise NotImplementedError
 
-    def _expect_head(self) -> None:
-        """A request went out: cut reads until its response's body is taken."""
+    def _expect_head(self, now_ns: int) -> None:
+        """A request is going out (``now_ns``, before its write): cut reads until its
+        response's body is taken."""
+        if not self._writing:  # its first write (httpcore writes head and body apart)
+            self.first_tx_ns = now_ns
+            self._writing = True
         self._heads, self._tail, self._at_head_end = True, b"", False
 
     def _give(self, data: bytes, max_bytes: int) -> bytes:
         """What a read returns of ``data`` (fresh bytes, or what was pending); the rest waits."""
         data, rest = data[:max_bytes], data[max_bytes:]
+        self._writing = False  # reading the response: a write from now on is a new request
         if self._heads:
             seen = self._tail + data
             match = _BLANK_LINE.search(seen)

@@ -85,10 +85,10 @@ async def run_probe(
             _failed(result, endpoint, exc)
         except Exception:  # describing it failed: the reason stands without a detail
             result.error = result.error or "protocol"
-    # From the hand-over to the client (a connection made on the way counts) to the stamp
-    # of the answer's last byte: the loop's lateness in getting to that byte is not the
-    # server's. Without them (a failure, or no stamp), from the start to now.
-    result.e2e = ((result.ended_ns or time.monotonic_ns()) - (trace.began_ns or start)) / NS
+    # From the exchange's start on the wire (Trace.began) to the stamp of the answer's last
+    # byte: the client's work around it is not the server's time. Without them (a failure,
+    # or no stamp), from the start to now.
+    result.e2e = ((result.ended_ns or time.monotonic_ns()) - (trace.began() or start)) / NS
     result.flush_text()
     result.phases = trace.phases()
     result.finished_unix = time.time()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from typing import Any, Protocol
 
 import httpcore
@@ -95,7 +96,7 @@ class TLSStream(HeadAligned, httpcore.AsyncNetworkStream):
             self._tls.write(buffer)
         except ssl.SSLError as exc:
             raise httpcore.WriteError(str(exc)) from exc
-        self._expect_head()
+        self._expect_head(time.monotonic_ns())
         await self.raw.write(self._out.read(), timeout)
 
     async def aclose(self) -> None:

@@ -61,6 +61,15 @@ class Trace:
         return ("connection.connect_tcp.started" not in self.at and sent is not None
                 and time.monotonic_ns() - sent < RETRY_WINDOW_NS)
 
+    def began(self) -> int | None:
+        """When the exchange began on the wire: the connect, where this probe made its
+        connection, else the request's first byte (llmmon's stream stamps it), else when the
+        request was handed to the client. The client's own work before that (its pool, the
+        request's encoding) is not the server's time."""
+        stream = self.stream
+        first = getattr(stream, "first_tx_ns", None) if isinstance(stream, Stamped) else None
+        return self.at.get("connection.connect_tcp.started") or first or self.began_ns
+
     def span(self, start: str, end: str) -> float | None:
         begin, finish = self.at.get(start + ".started"), self.at.get(end + ".complete")
         return (finish - begin) / NS if begin is not None and finish is not None else None
