@@ -94,6 +94,10 @@ class LoadConfig(StrictModel):
     # With the GPU sampler on: this host's GPU energy during the burst, per output token.
     # Off for an endpoint those GPUs do not serve (a remote API): their energy is not its.
     energy: bool = True
+    # Processes the burst's streams are spread over (probe/spread.py); 0: one per CPU
+    # llmmon may use. One event loop reads about 30,000 streamed events a second: past
+    # that, its reads come late and take two events at once.
+    processes: int = Field(default=1, ge=0, le=64)
 
 
 class CacheProbeConfig(StrictModel):

@@ -18,8 +18,8 @@ from llmmon.evals.runner import EvalRun, run_suite
 from llmmon.metrics import insight
 from llmmon.metrics.recorder import Metrics
 from llmmon.probe.cache import run_cache_probe
-from llmmon.probe.load import load_clients, run_load
 from llmmon.probe.modelinfo import fetch_model_info
+from llmmon.probe.spread import run_load_spread
 from llmmon.probe.transport import make_client
 from llmmon.samplers.energy import joules_between, read_energy
 
@@ -99,11 +99,7 @@ class ExtraJobs:
         if load is None or self.skipped(state):
             return
         before = await self._energy() if load.energy else None
-        clients = load_clients(state.config, load)
-        try:
-            result = await run_load(clients, state.config, load)
-        finally:
-            await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+        result = await run_load_spread(state.config, load)
         joules = joules_between(before, await self._energy()) if before else None
         state.spend.add(result.spent_usd, result.spent_tokens)
         if self._current(state):

@@ -61,20 +61,35 @@ async def run_load(clients: Sequence[httpx.AsyncClient], endpoint: EndpointConfi
     """``load.requests`` probes, one stream per client at a time, all within
     ``load.timeout``. Requests not started when the burst's time runs out are counted as
     failed."""
+    return summarize(load, [await burst(clients, endpoint, load)])
+
+
+@dataclass
+class Burst:
+    """What one process's share of a burst saw; shares merge exactly (``summarize``): every
+    stamp is CLOCK_MONOTONIC, one clock for the whole machine."""
+
+    results: list[ProbeResult]
+    spans: list[tuple[int, int]]  # (sent, answered) of each request, monotonic ns
+    waits: list[tuple[int, int]]  # (asked, sent)
+    requests: int
+    duration: float
+
+
+async def burst(clients: Sequence[httpx.AsyncClient], endpoint: EndpointConfig,
+                load: LoadConfig) -> Burst:
     queue = iter(range(load.requests))
-    results: list[ProbeResult] = []
-    spans: list[tuple[int, int]] = []  # (sent, answered) of each request, monotonic ns
-    waits: list[tuple[int, int]] = []  # (asked, sent)
+    out = Burst([], [], [], load.requests, 0.0)
 
     async def worker(client: httpx.AsyncClient) -> None:
         for i in queue:
             prompt = endpoint.prompts[i % len(endpoint.prompts)]
             asked = time.monotonic_ns()
             result = await run_probe(client, endpoint, prompt)
-            spans.append((result.sent_ns or asked, time.monotonic_ns()))
+            out.spans.append((result.sent_ns or asked, time.monotonic_ns()))
             if result.sent_ns is not None:
-                waits.append((asked, result.sent_ns))
-            results.append(result)
+                out.waits.append((asked, result.sent_ns))
+            out.results.append(result)
 
     start = time.perf_counter()
     workers = [asyncio.create_task(worker(c)) for c in clients[:load.requests]]
@@ -82,15 +97,23 @@ async def run_load(clients: Sequence[httpx.AsyncClient], endpoint: EndpointConfi
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    duration = time.perf_counter() - start
+    out.duration = time.perf_counter() - start
+    return out
+
+
+def summarize(load: LoadConfig, bursts: Sequence[Burst]) -> LoadResult:
+    results = [r for b in bursts for r in b.results]
+    spans = [s for b in bursts for s in b.spans]
+    waits = [w for b in bursts for w in b.waits]
     ok = [r for r in results if r.ok]
     errors: Counter[str] = Counter(r.error for r in results if r.error)
-    if unsent := load.requests - len(results):  # cut by the burst's timeout
+    if unsent := sum(b.requests for b in bursts) - len(results):  # cut by the timeout
         errors["timeout"] += unsent
     ttfts = sorted(r.ttft for r in ok if r.ttft is not None)
     return LoadResult(
         concurrency=most_at_once(spans), requests=load.requests, succeeded=len(ok),
-        output_tokens=sum(r.output_tokens or 0 for r in ok), duration=duration,
+        output_tokens=sum(r.output_tokens or 0 for r in ok),
+        duration=max(b.duration for b in bursts),
         ttft_quantiles=(_quantile(ttfts, 0.5), _quantile(ttfts, 0.99)),
         finished_unix=time.time(), spent_usd=sum(r.cost_usd for r in results),
         spent_tokens=sum((r.prompt_tokens or 0) + (r.output_tokens or 0) for r in results),

@@ -1,0 +1,82 @@
+"""The load probe's streams spread over worker processes (``load.processes``).
+
+One event loop reads about 30,000 streamed events a second on a core
+(``benchmarks/cpu_per_event.py``); a burst that brings more makes it late, and a late read
+takes two events at once and stamps both with the second's arrival (Linux stamps a read with
+its last segment). So a burst's streams may be spread over processes, each with its own loop
+and its own share of streams and requests, all stamping with CLOCK_MONOTONIC (one clock for
+the machine) and starting together; their observations are merged as they are
+(``load.summarize``). The workers are spawned once and kept: not forked, as the daemon has
+threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from llmmon.config import EndpointConfig, LoadConfig
+from llmmon.probe.load import Burst, LoadResult, burst, load_clients, summarize
+
+START_IN = 0.2  # seconds: the shares are handed out, then all start at one instant
+SPARE = 30.0  # seconds past the burst's timeout before the workers are given up on
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def processes_for(load: LoadConfig) -> int:
+    wanted = load.processes or len(os.sched_getaffinity(0))
+    return max(1, min(wanted, load.concurrency, load.requests))
+
+
+def shares(load: LoadConfig, n: int) -> list[LoadConfig]:
+    """``load`` cut in ``n``: streams and requests as even as they go."""
+    def part(total: int, i: int) -> int:
+        return total // n + (i < total % n)
+
+    return [load.model_copy(update={"concurrency": part(load.concurrency, i),
+                                    "requests": part(load.requests, i)})
+            for i in range(n) if part(load.concurrency, i) and part(load.requests, i)]
+
+
+async def run_load_spread(endpoint: EndpointConfig, load: LoadConfig) -> LoadResult:
+    n = processes_for(load)
+    if n == 1:
+        return summarize(load, [await _share(endpoint, load, time.monotonic())])
+    pool = _POOLS.get(n)
+    if pool is None:
+        pool = _POOLS[n] = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    loop = asyncio.get_running_loop()
+    start_at = time.monotonic() + START_IN
+    parts = [loop.run_in_executor(pool, _work, endpoint, share, start_at)
+             for share in shares(load, n)]
+    try:
+        async with asyncio.timeout(load.timeout + START_IN + SPARE):
+            bursts = await asyncio.gather(*parts)
+    except (BrokenProcessPool, TimeoutError):
+        _POOLS.pop(n, None)  # a worker died or hung: the next burst gets fresh ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return summarize(load, bursts)
+
+
+def _work(endpoint: EndpointConfig, load: LoadConfig, start_at: float) -> Burst:
+    return asyncio.run(_share(endpoint, load, start_at))
+
+
+async def _share(endpoint: EndpointConfig, load: LoadConfig, start_at: float) -> Burst:
+    clients = load_clients(endpoint, load)  # connections are made in the burst, as before
+    try:
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        return await burst(clients, endpoint, load)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+
+def shutdown() -> None:
+    """Stop the kept workers (at exit, and in tests)."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
