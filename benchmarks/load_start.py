@@ -1,9 +1,11 @@
 """The load probe's own queueing: how long each request waits in the client between its
 worker asking and its last byte going out, and the concurrency actually reached, with one
 connection per stream (llmmon's load probe) against one pool shared by every stream (what
-it did before, the reference), in the same process, against a simulator in another.
+it did before, the reference), in the same process, against a simulator in another; then
+spread over ``--processes`` worker processes (``load.processes``), each run twice (the
+first spawns the workers) and the second printed.
 
-    .venv/bin/python benchmarks/load_start.py [--streams 64 256]
+    .venv/bin/python benchmarks/load_start.py [--streams 64 256] [--processes 2]
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from soak import free_port, simulator
 
 from llmmon.config import LoadConfig
 from llmmon.config.settings import Settings
+from llmmon.probe import spread
 from llmmon.probe.load import load_clients, run_load
+from llmmon.probe.spread import run_load_spread
 from llmmon.probe.transport import make_client
 
 
@@ -32,23 +36,29 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def one(url: str, streams: int, shared: bool) -> str:
+async def one(url: str, streams: int, shared: bool, processes: int = 1) -> str:
     endpoint = Settings(endpoints=[{"name": "sim", "provider": "openai", "url": url,
                                     "model": "sim", "timeout": "60s",
                                     "max_tokens": 16}]).endpoints[0]
     load = LoadConfig(concurrency=streams, requests=3 * streams if streams <= 64 else 2 * streams,
-                      timeout=120.0)
-    if shared:
+                      timeout=120.0, processes=processes)
+    if processes > 1:
+        await run_load_spread(endpoint, load)  # spawns the workers
+        result = await run_load_spread(endpoint, load)
+        how = f"{processes} processes      "
+    elif shared:
         pool = make_client(endpoint, streams)
         clients = [pool] * streams
     else:
         clients = load_clients(endpoint, load)
-    try:
-        result = await run_load(clients, endpoint, load)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in set(clients)), return_exceptions=True)
+    if processes <= 1:
+        how = "one shared pool    " if shared else "a client per stream"
+        try:
+            result = await run_load(clients, endpoint, load)
+        finally:
+            await asyncio.gather(*(c.aclose() for c in set(clients)), return_exceptions=True)
     waits = result.send_waits
-    return (f"{streams:4d} streams, {'one shared pool   ' if shared else 'a client per stream'}: "
+    return (f"{streams:4d} streams, {how}: "
             f"{result.succeeded}/{result.requests} ok, reached concurrency "
             f"{result.concurrency}, asked→sent p50 {_p(waits, 0.5) * 1e3:7.2f} ms, p99 "
             f"{_p(waits, 0.99) * 1e3:7.2f} ms, max {max(waits) * 1e3:7.2f} ms, "
@@ -67,7 +77,7 @@ def wait_up(url: str) -> None:
             time.sleep(0.1)
 
 
-async def main(streams: list[int]) -> None:
+async def main(streams: list[int], processes: list[int]) -> None:
     port = free_port()
     sim = simulator(port)
     url = f"http://127.0.0.1:{port}/v1"
@@ -76,7 +86,10 @@ async def main(streams: list[int]) -> None:
         for n in streams:
             for shared in (True, False):
                 print(await one(url, n, shared), flush=True)
+            for count in processes:
+                print(await one(url, n, False, count), flush=True)
     finally:
+        spread.shutdown()
         sim.terminate()
         sim.wait(10)
 
@@ -84,4 +97,6 @@ async def main(streams: list[int]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[64, 256])
-    asyncio.run(main(parser.parse_args().streams))
+    parser.add_argument("--processes", type=int, nargs="*", default=[2])
+    args = parser.parse_args()
+    asyncio.run(main(args.streams, args.processes))

@@ -28,10 +28,17 @@ class Pacer:
     def __init__(self) -> None:
         self._last = time.monotonic()
 
+    def due(self) -> bool:
+        """Whether a turn is due; if so, the caller gives it now (``asyncio.sleep(0)``)."""
+        now = time.monotonic()
+        if now - self._last >= TURN_EVERY:
+            self._last = now
+            return True
+        return False
+
     async def turn(self) -> None:
-        if time.monotonic() - self._last >= TURN_EVERY:
+        if self.due():
             await asyncio.sleep(0)
-            self._last = time.monotonic()
 
 
 async def chunks(response: httpx.Response, max_bytes: int, pacer: Pacer | None = None

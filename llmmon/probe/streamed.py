@@ -9,9 +9,11 @@ the same bytes and stamps.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 import httpx
 
@@ -40,22 +42,29 @@ async def read_stream(response: httpx.Response, decoder: StreamDecoder, result: 
     result.sent_ns = sent
     pacer = Pacer()
     stream = trace.stream
+
+    def fold(at: int, chunk: bytes) -> None:
+        apply_events(result, decoder.feed(chunk), at, timing)
+
     if isinstance(stream, HeadAligned) and _direct(response) and stream.take_body():
-        parts = _direct_chunks(stream, response, max_bytes, pacer)
+        last = await _read_direct(stream, response, max_bytes, pacer, fold)
     else:
-        parts = _httpx_chunks(response, stamped, max_bytes, pacer)
-    last = None
-    async for at, chunk in parts:
-        last = at
-        # Parsed a slice at a time, the loop getting its turns in between: a read can hold
-        # 64 KiB of one-byte events.
-        for i in range(0, len(chunk), PARSE_SLICE):
-            apply_events(result, decoder.feed(chunk[i : i + PARSE_SLICE]), at, timing)
-            await pacer.turn()
+        last = None
+        async for at, chunk in _httpx_chunks(response, stamped, max_bytes, pacer):
+            last = at
+            await _fold(chunk, partial(fold, at), pacer)
     decoder.finish()
     result.ended_ns = last  # the stamp of the read that ended the body
     if not result.tokens_from_usage:
         result.output_tokens = result.content_chunks or None
+
+
+async def _fold(chunk: bytes, fold: Callable[[bytes], None], pacer: Pacer) -> None:
+    """Parsed a slice at a time, the loop getting its turns in between: a read can hold
+    64 KiB of one-byte events."""
+    for i in range(0, len(chunk), PARSE_SLICE):
+        fold(chunk[i : i + PARSE_SLICE])
+        await pacer.turn()
 
 
 def _direct(response: httpx.Response) -> bool:
@@ -74,11 +83,13 @@ async def _httpx_chunks(response: httpx.Response, stamped: Stamped | None, max_b
                else time.monotonic_ns()), chunk
 
 
-async def _direct_chunks(stream: HeadAligned, response: httpx.Response, max_bytes: int,
-                         pacer: Pacer) -> AsyncIterator[tuple[int, bytes]]:
-    """The body's bytes and their stamps, read from the stream: no timeout per read, the
-    probe's own deadline bounds them all."""
-    dechunk, total = Dechunker(), 0
+async def _read_direct(stream: HeadAligned, response: httpx.Response, max_bytes: int,
+                       pacer: Pacer, fold: Callable[[int, bytes], None]) -> int | None:
+    """Read the body from the stream, folding each read's bytes with its stamp; return the
+    stamp of the read that ended it. No timeout per read: the probe's own deadline bounds
+    them all. One plain loop, no generator or coroutine per read: this is the path every
+    streamed event takes."""
+    dechunk, total, at = Dechunker(), 0, None
     with httpx_errors():
         while not dechunk.done:
             data = await stream.read(READ_BYTES)
@@ -89,9 +100,15 @@ async def _direct_chunks(stream: HeadAligned, response: httpx.Response, max_byte
             total += len(body)
             if total > max_bytes:
                 raise TooLarge
-            yield at, body  # even empty: the read that ends the body ends E2E
+            if len(body) <= PARSE_SLICE:
+                fold(at, body)
+                if pacer.due():
+                    await asyncio.sleep(0)
+            else:
+                await _fold(body, partial(fold, at), pacer)
     if not dechunk.rest:  # a sound end: the connection may serve the next probe
         await _hand_back(stream, response)
+    return at
 
 
 async def _hand_back(stream: HeadAligned, response: httpx.Response) -> None:
