@@ -35,11 +35,9 @@ class ServerError(ProtocolError):
 ERROR_STATUS = {
     "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
     "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
-    "rate_limit_exceeded": 429, "insufficient_quota": 429, "api_error": 500,
-    "server_error": 500, "overloaded_error": 529,
-    "validation": 422, "overloaded": 429, "generation": 424, "incomplete_generation": 500,
-    "template_error": 422, "tool_error": 422,
-}
+    "rate_limit_exceeded": 429, "insufficient_quota": 429, "api_error": 500, "server_error": 500,
+    "overloaded_error": 529, "validation": 422, "overloaded": 429, "generation": 424,
+    "incomplete_generation": 500, "template_error": 422, "tool_error": 422}
 MAX_TOKENS = 10**9  # a token count above this is nonsense, treated as absent
 MAX_SERVER_SECONDS = 86400.0  # a server's timing above a day is nonsense, treated as absent
 # Where a server says its time went: label values, so a fixed set, never a response's key name.
@@ -193,10 +191,8 @@ class Provider(abc.ABC, Generic[C]):
 
 
 def load_object(data: str | bytes) -> dict[str, Any]:
-    """A JSON object from the wire. Anything else is a protocol error; an error object
-    (every provider's carries an "error" key) raises ``ServerError``. orjson reads every
-    streamed event (4x faster than json); what it refuses (NaN, a lone surrogate, deep
-    nesting) json reads as it always did."""
+    """A JSON object from the wire, else a protocol error; an error object raises
+    ``ServerError``. orjson (4x json's speed); what it refuses, json reads as ever."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
