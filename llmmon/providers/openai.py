@@ -117,7 +117,8 @@ def _events(obj: dict[str, Any], served: bool) -> list[Event]:
         elif not reasoning and choice.get("finish_reason") == "stop":
             events.append(EndOfSequence())
     # Before the usage: a cached_tokens the usage itself gives wins over timings' cache_n.
-    events += _timings(field(obj, "timings"))
+    if "timings" in obj:  # llama-server's last chunk; skipped on every other one
+        events += _timings(field(obj, "timings"))
     usage = field(obj, "usage")
     if usage:
         details = field(usage, "prompt_tokens_details")
