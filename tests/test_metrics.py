@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
@@ -15,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmmon.metrics import docs, families
 from llmmon.metrics.docs import render_docs
+from llmmon.metrics.exposition import GZIP_BATCH, gzip_parts
 from llmmon.metrics.recorder import Metrics
 from llmmon.probe.result import ERROR_REASONS, ProbeResult
 from llmmon.samplers import gpu_families as gs
@@ -194,3 +197,10 @@ def test_gzip_scrapes_decompress_to_the_exposition() -> None:
     assert packed[:2] == b"\x1f\x8b"
     assert gzip.decompress(packed) == body
     assert len(packed) < len(body) / 4  # it compresses, not only frames
+
+
+@pytest.mark.parametrize("sizes", [[], [10], [GZIP_BATCH - 1, 2], [GZIP_BATCH, GZIP_BATCH, 5]])
+def test_gzip_of_parts_is_the_gzip_of_the_whole(sizes: list[int]) -> None:
+    """/metrics compressed from its parts, in batches, decompresses to the parts joined."""
+    parts = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
+    assert gzip.decompress(gzip_parts(parts)) == b"".join(parts)

@@ -24,7 +24,7 @@ from prometheus_client.exposition import choose_encoder
 from llmmon.daemon.auth import WebSecurity
 from llmmon.daemon.history import render
 from llmmon.daemon.httpserver import HTTPServer, Request, Response, text
-from llmmon.metrics.exposition import gzip_fast
+from llmmon.metrics.exposition import gzip_parts
 from llmmon.metrics.families import ASYNC_TASKS, THREADS
 from llmmon.metrics.recorder import Metrics
 
@@ -151,8 +151,9 @@ class Exporter:
             loop = asyncio.get_running_loop()
 
             def render() -> bytes:
-                body = metrics.exposition(openmetrics)
-                return gzip_fast(body) if compress else body
+                if compress:
+                    return gzip_parts(metrics.exposition_parts(openmetrics))
+                return metrics.exposition(openmetrics)
 
             future = loop.run_in_executor(self._render_pool, render)
             self._renders[key] = future

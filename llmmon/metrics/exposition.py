@@ -45,14 +45,33 @@ def _escape_help(text: str, openmetrics: bool) -> str:
 
 try:  # Intel's ISA-L deflate: level 1 is 6.6x zlib's at the same size (2.5 MiB of /metrics
     # at 100 endpoints: 0.70 ms against 4.61 ms, 83 KiB against 80 KiB)
-    from isal import igzip as _gzip
+    from isal import isal_zlib as _zlib
 except ImportError:  # no wheel for this machine: zlib's
-    import gzip as _gzip  # type: ignore[no-redef]
+    import zlib as _zlib  # type: ignore[no-redef]
+
+GZIP_BATCH = 1 << 18  # bytes of exposition handed to the compressor at a time
+
+
+def gzip_parts(parts: Iterable[bytes]) -> bytes:
+    """/metrics compressed for ``Accept-Encoding: gzip`` from its parts, never joined whole:
+    at 1,000 endpoints the whole is 25 MiB, and allocating it (its pages first touched) cost
+    more than compressing it. Batches of 256 KiB keep the compressor's calls few."""
+    compressor = _zlib.compressobj(1, _zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+    out, batch, size = [], [], 0
+    for part in parts:
+        batch.append(part)
+        size += len(part)
+        if size >= GZIP_BATCH:
+            out.append(compressor.compress(b"".join(batch)))
+            batch, size = [], 0
+    out.append(compressor.compress(b"".join(batch)))
+    out.append(compressor.flush())
+    return b"".join(out)
 
 
 def gzip_fast(body: bytes) -> bytes:
-    """/metrics compressed for ``Accept-Encoding: gzip``, as cheaply as it can be."""
-    return _gzip.compress(body, compresslevel=1)
+    """``body`` compressed as /metrics is (benchmarks compare it with zlib's)."""
+    return gzip_parts([body])
 
 
 class _Child:

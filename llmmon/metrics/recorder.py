@@ -130,12 +130,15 @@ class Metrics:
         return self._live[family]
 
     def exposition(self, openmetrics: bool) -> bytes:
+        return b"".join(self.exposition_parts(openmetrics))  # one allocation of the whole
+
+    def exposition_parts(self, openmetrics: bool) -> list[bytes]:
         """/metrics in the text format, or OpenMetrics (whose `# EOF` the base encoder ends
-        with, so llmmon's families come first)."""
+        with, so llmmon's families come first), in parts."""
         parts = [part for family in self._live.values() for part in family.render(openmetrics)]
         encode = generate_openmetrics if openmetrics else generate_latest
-        rest: bytes = encode(self.base)
-        return b"".join(parts) + rest
+        parts.append(encode(self.base))
+        return parts
 
     # --- endpoints -----------------------------------------------------------------------
 
