@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # A job's hard deadline is its own timeout plus this; APScheduler never stops a hung job.
 DEADLINE_GRACE = 2.0
+SETTLE_MAX = 300.0  # seconds after start at the latest, the second freeze (run())
 SHUTDOWN_GRACE = 3.0
 
 Loader = Callable[[], Settings]  # reads the configuration again, for a reload
@@ -88,9 +89,14 @@ class Runtime:
         self._set_reload_status(True)
         # What start-up built (modules, the config, families, clients) lives as long as the
         # daemon: frozen, no collection walks it again, and a full one no longer pauses the
-        # loop that stamps probes for as long (benchmarks/gc_pauses.py).
+        # loop that stamps probes for as long (benchmarks/gc_pauses.py). Once every endpoint
+        # has probed, what the first probes built (connections, pools) is frozen too: a
+        # full collection's work halved again. (A cycle alive then and dropped later is
+        # never collected: a bounded, one-time cost.)
         gc.collect()
         gc.freeze()
+        settle = max((e.interval + e.timeout for e in self.settings.endpoints), default=0.0)
+        loop.call_later(min(SETTLE_MAX, settle + DEADLINE_GRACE), _freeze_again)
         self.ready = True
         await self._stop.wait()
         await self.shutdown()
@@ -278,3 +284,8 @@ async def _retire(state: EndpointState) -> None:
     if state.task is not None and not state.task.done():
         await asyncio.wait([state.task], timeout=state.config.timeout + DEADLINE_GRACE)
     await state.client.aclose()
+
+
+def _freeze_again() -> None:
+    gc.collect()
+    gc.freeze()
