@@ -28,7 +28,8 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
 def processes_for(load: LoadConfig) -> int:
-    wanted = load.processes or len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = load.processes or cpus or 1
     return max(1, min(wanted, load.concurrency, load.requests))
 
 
@@ -48,6 +49,7 @@ async def run_load_spread(endpoint: EndpointConfig, load: LoadConfig) -> LoadRes
         return summarize(load, [await _share(endpoint, load, time.monotonic())])
     pool = _POOLS.get(n)
     if pool is None:
+        shutdown(wait=False)  # another size's workers (a reload changed it): not kept idle
         pool = _POOLS[n] = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
     loop = asyncio.get_running_loop()
     start_at = time.monotonic() + START_IN
@@ -76,7 +78,7 @@ async def _share(endpoint: EndpointConfig, load: LoadConfig, start_at: float) ->
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
-def shutdown() -> None:
-    """Stop the kept workers (at exit, and in tests)."""
+def shutdown(wait: bool = True) -> None:
+    """Stop the kept workers (a new size, and tests)."""
     while _POOLS:
-        _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
+        _POOLS.popitem()[1].shutdown(wait=wait, cancel_futures=True)
