@@ -13,7 +13,10 @@ HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 # What each attack repeats: blank SSE lines, comment lines, one-character events, and
 # one-character tokens (whose answer text grows by a character an event).
 FLOODS = {"blank": b"\n", "comment": b":\n", "tiny_events": b"data: {}\n\n",
-          "tiny_tokens": b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'}
+          "tiny_tokens": b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n',
+          # Each blank line in a chunk of its own: the chunked coding at its costliest.
+          "tiny_chunks": b"1\r\n\n\r\n"}
+FRAMED = {"tiny_chunks"}  # units that carry their own chunk framing
 PIECE = 64 << 10
 
 
@@ -22,8 +25,8 @@ class Flood:
     with a chunked event stream of ``unit`` repeated, as fast as the socket takes it, until
     the client goes or ``seconds`` pass."""
 
-    def __init__(self, unit: bytes, seconds: float = 10.0) -> None:
-        self.unit, self.seconds = unit, seconds
+    def __init__(self, unit: bytes, seconds: float = 10.0, framed: bool = False) -> None:
+        self.unit, self.seconds, self.framed = unit, seconds, framed
         self.sent = 0
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -40,7 +43,7 @@ class Flood:
 
     def _answer(self, conn: socket.socket) -> None:
         body = self.unit * (PIECE // len(self.unit))
-        chunk = b"%x\r\n%s\r\n" % (len(body), body)
+        chunk = body if self.framed else b"%x\r\n%s\r\n" % (len(body), body)
         with conn:
             conn.recv(65536)  # the request (small, one read on loopback)
             deadline = time.monotonic() + self.seconds

@@ -9,17 +9,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from llmmon.sim.flood import FLOODS, Flood
+from llmmon.sim.flood import FLOODS, FRAMED, Flood
 from tests.conftest import probe
 from tests.hostile import heartbeat, p99
 
 
 @pytest.fixture
-def flood() -> Iterator[Callable[[bytes], Flood]]:
+def flood() -> Iterator[Callable[[str], Flood]]:
     servers: list[Flood] = []
 
-    def start(unit: bytes) -> Flood:
-        servers.append(Flood(unit))
+    def start(kind: str) -> Flood:
+        servers.append(Flood(FLOODS[kind], framed=kind in FRAMED))
         return servers[-1]
 
     yield start
@@ -29,10 +29,10 @@ def flood() -> Iterator[Callable[[bytes], Flood]]:
 
 @pytest.mark.parametrize("kind", FLOODS)
 async def test_a_flood_ends_at_the_timeout_and_the_loop_keeps_its_turns(
-        flood: Callable[[bytes], Flood], kind: str) -> None:
+        flood: Callable[[str], Flood], kind: str) -> None:
     """64 MiB allowed, an answer that never ends: the probe ends as a timeout at its timeout
     (± 100 ms), and meanwhile the loop runs other work every few milliseconds."""
-    server = flood(FLOODS[kind])
+    server = flood(kind)
     gaps: list[float] = []
     stop = asyncio.Event()
     beats = asyncio.create_task(heartbeat(gaps, stop.is_set))
@@ -52,8 +52,8 @@ async def test_a_flood_ends_at_the_timeout_and_the_loop_keeps_its_turns(
 
 @pytest.mark.parametrize("kind", FLOODS)
 async def test_a_flood_past_the_cap_is_too_large_not_success(
-        flood: Callable[[bytes], Flood], kind: str) -> None:
-    server = flood(FLOODS[kind])
+        flood: Callable[[str], Flood], kind: str) -> None:
+    server = flood(kind)
     result = await probe(f"http://127.0.0.1:{server.port}/v1", timeout="20s")
     assert result.error == "too_large", (result.error, result.detail)
     if kind == "tiny_tokens":  # every token kept, joined once
