@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmmon.config.files import FileProblem, json_depth, read_regular
@@ -260,6 +258,9 @@ def check_schema(schema: dict[str, Any]) -> None:
     ``pattern``s RE2 can run (the json scorer matches them with RE2, in linear time), no
     ``patternProperties`` (jsonschema matches those with Python's backtracking re) and no
     reference outside the schema (nothing is fetched)."""
+    from jsonschema import Draft202012Validator  # only for suites with a schema: 2.8 MiB
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

@@ -15,16 +15,13 @@ first 64 KiB, and JSON deeper than 64 levels or over 256 KiB fails, unparsed or 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
-from referencing.exceptions import Unresolvable
 
 from llmmon.config import regex_search
 from llmmon.config.evals import EvalItem
@@ -193,25 +190,34 @@ def same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any
-                 ) -> Iterator[ValidationError]:
+def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     """JSON Schema's ``pattern`` on RE2, as every configured pattern runs (jsonschema's own
     uses Python's backtracking re); a string too long to search does not match."""
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and (
             len(instance) > MAX_REGEX_TEXT or not regex_search(pattern, instance)):
         yield ValidationError(f"does not match {pattern!r}")
 
 
-# The config refuses patternProperties, and any pattern RE2 cannot run (config/evals.py).
-SchemaValidator = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _re2_pattern})
+@functools.cache
+def schema_validator() -> Any:
+    """jsonschema's 2020-12 validator with RE2 for ``pattern``. The config refuses
+    patternProperties, and any pattern RE2 cannot run (config/evals.py). Imported when a
+    suite first needs it: jsonschema and its companions are 2.8 MiB of a daemon's memory."""
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _re2_pattern})
 
 
 def matches_schema(value: Any, schema: dict[str, Any]) -> bool:
     """Whether ``value`` is valid under ``schema`` (JSON Schema 2020-12). A reference that
     cannot be resolved (only local ones are allowed) makes it invalid."""
+    from referencing.exceptions import Unresolvable
+
     try:
-        return bool(SchemaValidator(schema).is_valid(value))
+        return bool(schema_validator()(schema).is_valid(value))
     except (Unresolvable, RecursionError):
         return False
 
