@@ -96,9 +96,10 @@ class Runtime:
         gc.collect()
         gc.freeze()
         settle = max((e.interval + e.timeout for e in self.settings.endpoints), default=0.0)
-        loop.call_later(min(SETTLE_MAX, settle + DEADLINE_GRACE), _freeze_again)
+        settled = loop.call_later(min(SETTLE_MAX, settle + DEADLINE_GRACE), _freeze_again)
         self.ready = True
         await self._stop.wait()
+        settled.cancel()  # a daemon stopped before it settled freezes nothing more
         await self.shutdown()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -69,11 +69,6 @@ def gzip_parts(parts: Iterable[bytes]) -> bytes:
     return b"".join(out)
 
 
-def gzip_fast(body: bytes) -> bytes:
-    """``body`` compressed as /metrics is (benchmarks compare it with zlib's)."""
-    return gzip_parts([body])
-
-
 class _Child:
     """One labelled series (or, for histograms, one labelled set of series)."""
 

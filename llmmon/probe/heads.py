@@ -29,7 +29,6 @@ class HeadAligned(Stamped):
     _heads = False  # cutting at head ends (from a request's send until the body is taken)
     _tail = b""  # the last bytes given while cutting: a blank line may straddle two reads
     _at_head_end = False  # the last read ended exactly where a head ends
-    first_tx_ns: int | None = None  # CLOCK_MONOTONIC just before a request's first byte
     _writing = False  # writes since the last read: one request's
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:

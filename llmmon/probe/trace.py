@@ -17,6 +17,7 @@ class Stamped:
     dns_seconds: float
     last_rx_ns: int | None  # kernel receive time of the last read, CLOCK_MONOTONIC ns
     last_tx_ns: int | None  # just before the last write's send, CLOCK_MONOTONIC ns
+    first_tx_ns: int | None = None  # just before a request's first byte (heads.py sets it)
 
     def rtt_seconds(self) -> float | None:
         """The kernel's smoothed round-trip time of the connection, or None."""
@@ -67,7 +68,7 @@ class Trace:
         request was handed to the client. The client's own work before that (its pool, the
         request's encoding) is not the server's time."""
         stream = self.stream
-        first = getattr(stream, "first_tx_ns", None) if isinstance(stream, Stamped) else None
+        first = stream.first_tx_ns if isinstance(stream, Stamped) else None
         return self.at.get("connection.connect_tcp.started") or first or self.began_ns
 
     def span(self, start: str, end: str) -> float | None:
