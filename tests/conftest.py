@@ -125,6 +125,16 @@ async def probe(target: str | EndpointConfig, prompt: Prompt = COUNT, **kw: Any
         return await run_probe(client, endpoint, prompt)
 
 
+async def probe_twice(url: str, prompt: Prompt = COUNT, connections: int = 4
+                      ) -> tuple[ProbeResult, ProbeResult]:
+    """Two probes one after the other on one client (a kept connection where the server
+    allows it), prompts sent as written."""
+    endpoint = make_endpoint(url, cache_bust=False)
+    async with make_client(endpoint, connections) as client:
+        return (await run_probe(client, endpoint, prompt),
+                await run_probe(client, endpoint, prompt))
+
+
 # --- the daemon as a process -----------------------------------------------------------
 
 

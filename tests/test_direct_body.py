@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from llmmon.config import Prompt
-from llmmon.probe.result import ProbeResult
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
 from llmmon.providers import get_provider
 from llmmon.providers.base import Event
-from tests.conftest import make_endpoint
+from tests.conftest import make_endpoint, probe_twice
 
 PROMPT = Prompt(name="p", text="hi", max_tokens=4)
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -73,13 +72,6 @@ async def serve() -> AsyncIterator[Callable[[Script], asyncio.Future[str]]]:
         server.close()
 
 
-async def probe_twice(url: str) -> tuple[ProbeResult, ProbeResult]:
-    endpoint = make_endpoint(url, cache_bust=False)
-    async with make_client(endpoint, 1) as client:
-        return await run_probe(client, endpoint, PROMPT), await run_probe(client, endpoint,
-                                                                         PROMPT)
-
-
 @pytest.mark.parametrize("script", [
     [HEAD, event("a"), event("b"), END],  # every event in its own write
     [HEAD + event("a"), event("b"), END],  # the head and the first event in one segment
@@ -88,7 +80,7 @@ async def probe_twice(url: str) -> tuple[ProbeResult, ProbeResult]:
 async def test_any_write_pattern_gives_the_same_answer_and_keeps_the_connection(
         serve: Callable[[Script], asyncio.Future[str]], script: Script) -> None:
     url = await serve(script)
-    first, second = await probe_twice(url)
+    first, second = await probe_twice(url, PROMPT, 1)
     for result in (first, second):
         assert result.ok, result.detail
         assert result.text == "ab"
@@ -106,14 +98,14 @@ async def test_the_stamp_is_the_read_the_bytes_came_in(
     """The first event came with the head: its stamp is that read's, not the later one's
     (it waited in the stream while h11 parsed the head)."""
     url = await serve([HEAD + event("a"), event("b"), END])
-    first, _ = await probe_twice(url)
+    first, _ = await probe_twice(url, PROMPT, 1)
     assert first.itl[0] >= 0.015  # b came 20 ms after a
 
 
 async def test_bytes_after_the_end_close_the_connection(
         serve: Callable[[Script], asyncio.Future[str]]) -> None:
     url = await serve([HEAD, event("a"), END + b"junk"])
-    first, second = await probe_twice(url)
+    first, second = await probe_twice(url, PROMPT, 1)
     assert first.ok
     assert first.text == "a"
     assert second.phases["connect"] > 0  # never reused: the next response would be garbled
@@ -127,7 +119,7 @@ async def test_bytes_after_the_end_close_the_connection(
 async def test_a_broken_coding_is_a_protocol_error(
         serve: Callable[[Script], asyncio.Future[str]], script: Script, detail: str) -> None:
     url = await serve(script)
-    first, _ = await probe_twice(url)
+    first, _ = await probe_twice(url, PROMPT, 1)
     assert first.error == "protocol"
     assert first.detail == detail
 
@@ -200,7 +192,7 @@ async def test_no_cookie_travels_from_one_probe_to_the_next() -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     async with server:
         first, second = await probe_twice(
-            f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+            f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", PROMPT, 1)
     assert first.ok
     assert second.ok
     assert len(heads) == 2

@@ -12,7 +12,7 @@ import pytest
 from llmmon.config import Prompt
 from llmmon.probe.run import run_probe
 from llmmon.probe.transport import make_client
-from tests.conftest import make_endpoint
+from tests.conftest import make_endpoint, probe_twice
 
 PROMPT = Prompt(name="p", text="hi", max_tokens=4)
 
@@ -64,10 +64,7 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, lis
 async def test_a_reused_connection_closed_unanswered_is_asked_again(
         server: tuple[str, list[int]]) -> None:
     url, served = server
-    endpoint = make_endpoint(url, cache_bust=False)
-    async with make_client(endpoint) as client:
-        first = await run_probe(client, endpoint, PROMPT)
-        second = await run_probe(client, endpoint, PROMPT)
+    first, second = await probe_twice(url, PROMPT)
     assert first.ok, first.detail
     assert second.ok, second.detail  # the retry, on a second connection
     assert (first.retried, second.retried) == (False, True)
@@ -82,10 +79,7 @@ async def test_a_connection_closed_after_the_server_took_its_time_is_not_asked_a
     send it twice and hide the drop."""
     monkeypatch.setattr("llmmon.probe.trace.RETRY_WINDOW_NS", 0)
     url, served = server
-    endpoint = make_endpoint(url, cache_bust=False)
-    async with make_client(endpoint) as client:
-        first = await run_probe(client, endpoint, PROMPT)
-        second = await run_probe(client, endpoint, PROMPT)
+    first, second = await probe_twice(url, PROMPT)
     assert first.ok, first.detail
     assert second.error == "protocol"
     assert not second.retried
