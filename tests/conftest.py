@@ -22,6 +22,7 @@ import httpx
 import pytest
 import trustme
 import yaml
+from hypothesis import settings
 
 from llmmon.config import EndpointConfig, Prompt
 from llmmon.config.settings import Settings
@@ -32,6 +33,13 @@ from llmmon.probe.transport import make_client
 from llmmon.sim.simulator import SimSettings, Simulator
 
 PYTHON = sys.executable
+
+# The suite's property tests run the same examples every time (a run passes or fails the same
+# way on every machine); `HYPOTHESIS_PROFILE=explore` searches afresh, with many more examples,
+# and what it finds becomes a literal case beside the property.
+settings.register_profile("repeatable", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", max_examples=3000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

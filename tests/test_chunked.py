@@ -82,6 +82,18 @@ def test_a_broken_coding_is_refused_where_h11_refuses_it(chunks: list[bytes], at
         assert got == expected
 
 
+trailer_lines = st.lists(st.binary(max_size=12).filter(lambda b: b"\n" not in b), max_size=4)
+
+
+@given(trailer_lines, st.booleans(), cuts)
+def test_any_trailer_reads_as_h11_reads_it(lines: list[bytes], ended: bool,
+                                           cut_at: list[int]) -> None:
+    """Trailer lines of any bytes, some of them header lines: refused, or not, as h11 does."""
+    body = b"5\r\nhello\r\n0\r\n" + b"".join(line + b"\r\n" for line in lines)
+    body += b"\r\n" if ended else b""
+    assert ours(body, cut_at) == h11_reads(body)
+
+
 @pytest.mark.parametrize("body", [
     b"5 \t\r\nhello\r\n0\r\n\r\n",  # blanks after the size (some servers send them)
     b"A\r\n0123456789\r\n0\r\n\r\n",  # upper-case hex
@@ -91,6 +103,13 @@ def test_a_broken_coding_is_refused_where_h11_refuses_it(chunks: list[bytes], at
     b"g\r\n",  # not hex
     b"5\r\nhelloXX0\r\n\r\n",  # no CRLF after the data
     b"5\r\nhello\r\n0\r\nA: b\n\n",  # trailer lines may end in a bare LF
+    b"0\r\n\x00\r\n0\r\n\r\n",  # a trailer line that is no header: refused
+    b"0\r\nA: b\r\n c\r\n\r\n",  # a folded trailer line
+    b"0\r\n A: b\r\n\r\n",  # a continuation line first: refused
+    b"0\r\nA : b\r\n\r\n",  # a blank before the colon: refused
+    b"0\r\nA: b\x00c\r\n\r\n",  # NUL in a value: refused
+    b"0\r\nContent-Length: x\r\n\r\n",  # h11's own rules on known fields: refused
+    b"0\r\nA: b\r\n",  # a trailer not ended yet
 ])
 def test_literal_codings_read_as_h11_reads_them(body: bytes) -> None:
     assert ours(body, []) == h11_reads(body)

@@ -6,12 +6,40 @@ from __future__ import annotations
 
 import re
 
+import h11
+
 from llmmon.providers.base import ProtocolError
 
 # h11's chunk header: 1 to 20 hex digits, extensions after ";" (ignored), trailing blanks.
 _HEADER = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\r\n]*)?[ \t]*")
 MAX_LINE_BYTES = 16 << 10  # h11's bound on an incomplete event: a chunk header or trailer
 _SIZE, _DATA, _CRLF, _TRAILER, _DONE = range(5)
+_FOLD = re.compile(rb"[ \t]+")
+
+
+def check_trailer(lines: list[bytes]) -> None:
+    """Refuse a trailer block h11 refuses: lines folded (obs-fold) as h11 folds them, then each
+    split at its first ":" and validated by h11's own header rules. Runs only on a trailer,
+    which SSE servers never send, so it stays off the hot path."""
+    fields: list[bytes] = []
+    for line in lines:
+        fold = _FOLD.match(line)
+        if fold is None:
+            fields.append(line)
+        elif not fields:
+            raise ProtocolError("continuation line at start of trailer")
+        else:
+            fields[-1] += b" " + line[fold.end():]
+    pairs = []
+    for field in fields:
+        name, colon, value = field.partition(b":")
+        if not colon:
+            raise ProtocolError("illegal trailer line")
+        pairs.append((name, value.strip(b" \t")))
+    try:
+        h11.EndOfMessage(headers=pairs)
+    except h11.ProtocolError as exc:
+        raise ProtocolError("illegal trailer line") from exc
 
 
 class Dechunker:
@@ -20,6 +48,8 @@ class Dechunker:
         self._state = _SIZE
         self._left = 0  # bytes of the current chunk's data still to come
         self.rest = b""  # bytes after the end of the message: none on a sound connection
+        self._trailer: list[bytes] = []  # checked whole at its end, as h11 checks it
+        self._trailer_bytes = 0
 
     @property
     def done(self) -> bool:
@@ -78,8 +108,18 @@ class Dechunker:
                     return pos
                 line, pos = buf[pos:eol], eol + 1
                 if line in (b"", b"\r"):
+                    check_trailer(self._trailer)
                     self._state = _DONE
+                else:
+                    self._trail(line[:-1] if line.endswith(b"\r") else line)
             else:
                 self.rest += buf[pos:]
                 return end
         return pos
+
+    def _trail(self, line: bytes) -> None:
+        # h11 bounds a whole trailer block by its incomplete-event limit: so does this
+        self._trailer_bytes += len(line) + 2
+        if self._trailer_bytes > MAX_LINE_BYTES:
+            raise ProtocolError("chunk header or trailer too long")
+        self._trailer.append(line)
