@@ -96,16 +96,17 @@ async def _read_direct(stream: HeadAligned, response: httpx.Response, max_bytes:
             if not data:
                 raise httpx.RemoteProtocolError(INCOMPLETE)
             at = stream.last_rx_ns or time.monotonic_ns()
-            body = dechunk.feed(data)
-            total += len(body)
-            if total > max_bytes:
-                raise TooLarge
-            if len(body) <= PARSE_SLICE:
+            # A read of one-byte chunks is a chunk header every 6 bytes: undone a slice at a
+            # time, the loop getting its turns in between (64 KiB of them took 20 to 70 ms).
+            for i in range(0, len(data), PARSE_SLICE):
+                body = dechunk.feed(data if len(data) <= PARSE_SLICE
+                                    else data[i : i + PARSE_SLICE])
+                total += len(body)
+                if total > max_bytes:
+                    raise TooLarge
                 fold(at, body)
                 if pacer.due():
                     await asyncio.sleep(0)
-            else:
-                await _fold(body, partial(fold, at), pacer)
     if not dechunk.rest:  # a sound end: the connection may serve the next probe
         await _hand_back(stream, response)
     return at
