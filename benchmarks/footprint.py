@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -73,15 +74,19 @@ def daemon_footprint(seconds: float, endpoints: int = 10, interval: str = "15s")
     daemon = subprocess.Popen([sys.executable, "-m", "llmmon", "run", "-c", str(path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url)
         time.sleep(20)  # past start-up and the first round of probes
         cpu0, _ = proc_stat(daemon.pid)
         t0 = time.monotonic()
-        time.sleep(seconds)
+        while time.monotonic() - t0 < seconds:  # scraped as Prometheus scrapes it, gzip asked
+            httpx.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=10)
+            time.sleep(min(5.0, max(0.0, seconds - (time.monotonic() - t0))))
         cpu1, rss = proc_stat(daemon.pid)
         share = (cpu1 - cpu0) / (time.monotonic() - t0)
         print(f"daemon, {endpoints} endpoints / {interval}, samplers / 5 s, over "
-              f"{seconds:.0f} s: RSS {rss:.1f} MiB, CPU {share:.2%} of a core", flush=True)
+              f"{seconds:.0f} s, scraped every 5 s: RSS {rss:.1f} MiB, CPU {share:.2%} of a "
+              "core", flush=True)
         return rss
     finally:
         daemon.terminate()

@@ -18,12 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from llmmon import __version__
-from llmmon.benchcli import (
-    add_bench_arguments,
-    add_compare_arguments,
-    bench_command,
-    compare_command,
-)
+from llmmon.benchargs import add_bench_arguments, add_compare_arguments
 from llmmon.config import ConfigError
 from llmmon.config.settings import (
     Settings,
@@ -135,6 +130,8 @@ def _bench(args: argparse.Namespace, path: Path | None) -> int:
         except ConfigError as exc:
             _print_problems(path, exc.problems)
             return EXIT_CONFIG
+    from llmmon.benchcli import bench_command, compare_command  # the benchmark modules: only here
+
     command = bench_command if args.command == "bench" else compare_command
     return asyncio.run(command(settings, args))
 

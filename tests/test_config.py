@@ -24,6 +24,7 @@ from llmmon.config import (
     parse_duration,
     regex_search,
 )
+from llmmon.config.regex import BUILTIN, compile_regex
 from llmmon.config.settings import Settings, SettingsData, describe_errors, load_settings
 from llmmon.config.types import looks_secret
 from llmmon.probe.checks import passes
@@ -473,3 +474,37 @@ def test_regexes_keep_their_meaning_under_re2() -> None:
     assert passes(Expect(regex=r"(?P<city>Paris)"), "It is Paris.")
     assert NameFilter(include=r"^eth\d+$", exclude=r"^eth1$").admits("eth0")
     assert not NameFilter(include=r"^eth\d+$", exclude=r"^eth1$").admits("eth1")
+
+
+@pytest.mark.parametrize("pattern", sorted(BUILTIN))
+@pytest.mark.parametrize("name", ["/proc", "/proc/1", "/procs", "/run", "/", "/data", "loop0",
+                                  "loop", "ram12", "loops", "ram1x", "lo", "lo\n", "lo0",
+                                  "eth0", "", "/sys/fs"])
+def test_builtin_patterns_read_the_same_in_re_and_re2(pattern: str, name: str) -> None:
+    """llmmon's own patterns run in Python's re (RE2 stays unloaded); they must find what RE2
+    finds. regex_search's `$` rule makes RE2 accept a final newline too."""
+    import re2  # type: ignore[import-untyped]
+
+    assert compile_regex(pattern).__class__.__module__ == "re"
+    by_re2 = re2.search(pattern, name) is not None or (
+        name.endswith("\n") and re2.search(pattern, name[:-1]) is not None)
+    assert regex_search(pattern, name) == by_re2
+
+
+def test_re2_loads_with_the_first_pattern_of_a_users_config(tmp_path: Path) -> None:
+    """The default config (the host sampler's filters included) runs without RE2, 2.4 MiB of
+    every daemon; a pattern in the config loads it, and it runs there."""
+    config = tmp_path / "c.yaml"
+    code = ("import sys; from llmmon.config.settings import load_settings; "
+            "from pathlib import Path; s = load_settings(Path(sys.argv[1])); "
+            "from llmmon.samplers.host import HostConfig as H; "
+            "h = H(); assert not h.interfaces.admits('lo') and h.interfaces.admits('eth0'); "
+            "print('re2' in sys.modules)")
+    endpoint = {"name": "a", "provider": "openai", "model": "m", "url": "http://127.0.0.1:1/v1"}
+    for prompts, loaded in ((None, "False"), ([{"name": "p", "text": "2+3?",
+                                                  "expect": {"regex": "5"}}], "True")):
+        config.write_text(yaml.safe_dump({"endpoints": [
+            {**endpoint, **({"prompts": prompts} if prompts else {})}]}))
+        done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.stdout.strip() == loaded, done.stderr

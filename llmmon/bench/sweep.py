@@ -170,9 +170,6 @@ def _settings(sweep: Sweep) -> dict[str, Any]:
 
 # --- comparing --------------------------------------------------------------------------
 
-DEFAULT_METRICS = ("ttft_p50", "ttft_p95", "itl_p50", "itl_p95", "tpot_p50", "e2e_p50",
-                   "e2e_p95")
-
 
 async def run_interleaved(endpoints: list[EndpointConfig], prompts: list[Prompt],
                           sweep: Sweep, progress: Progress | None = None

@@ -6,7 +6,6 @@ import functools
 import re
 from typing import Annotated, Any
 
-import re2  # type: ignore[import-untyped]
 from pydantic import AfterValidator
 
 # Patterns from the config run on text from servers and processes, on the event loop or a
@@ -14,11 +13,23 @@ from pydantic import AfterValidator
 # ^(a+)+$ on 27 a's and a "!". RE2 has no backreferences and no lookarounds.
 MAX_REGEX = 4096
 _LOOKAROUND = re.compile(r"\(\?<?[=!]")
+# The patterns llmmon itself ships (the host sampler's default filters). Each is linear in
+# Python's re too (no nested repetition), so they run there: RE2, with libstdc++ 2.4 MiB of
+# every daemon, loads with the first pattern a user's config brings.
+PSEUDO_MOUNTS = r"^/(proc|sys|dev|run)($|/)"
+VIRTUAL_DEVICES = r"^(loop|ram)\d*$"
+LOOPBACK = r"^lo$"
+BUILTIN = frozenset({PSEUDO_MOUNTS, VIRTUAL_DEVICES, LOOPBACK})
 
 
 @functools.lru_cache(maxsize=256)
 def compile_regex(pattern: str, ignore_case: bool = False) -> Any:
-    """``pattern`` compiled by RE2 (``re2.error`` if RE2 cannot), kept for the next call."""
+    """``pattern`` compiled by RE2 (``re2.error`` if RE2 cannot), kept for the next call;
+    one of llmmon's own (``BUILTIN``) by Python's re."""
+    if pattern in BUILTIN:
+        return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    import re2  # type: ignore[import-untyped]  # here, not at start-up: see BUILTIN
+
     options = re2.Options()
     options.log_errors = False  # RE2 would write its own copy of the error to stderr
     options.case_sensitive = not ignore_case
@@ -63,6 +74,10 @@ def _compiles(value: str | None) -> str | None:
         re.compile(value)
     except re.error as exc:
         raise ValueError(f"is not a valid regular expression ({exc.msg})") from None
+    if value in BUILTIN:
+        return value
+    import re2
+
     try:
         compile_regex(value)
     except re2.error as exc:

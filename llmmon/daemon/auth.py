@@ -33,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
-import bcrypt
 from pydantic import Field, ValidationError, model_validator
 
 from llmmon.config import ConfigError, StrictModel
@@ -187,6 +186,8 @@ class WebSecurity:
 
 
 def _check(password: bytes, hashed: bytes) -> bool:
+    import bcrypt  # here: 0.4 MiB that a daemon without users never needs
+
     try:
         return bcrypt.checkpw(password, hashed)
     except ValueError:

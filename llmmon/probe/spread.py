@@ -13,17 +13,18 @@ threads.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
 
 from llmmon.config import EndpointConfig, LoadConfig
 from llmmon.probe.load import Burst, LoadResult, burst, load_clients, summarize
 
 START_IN = 0.2  # seconds: the shares are handed out, then all start at one instant
 SPARE = 30.0  # seconds past the burst's timeout before the workers are given up on
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
@@ -47,6 +48,11 @@ async def run_load_spread(endpoint: EndpointConfig, load: LoadConfig) -> LoadRes
     n = processes_for(load)
     if n == 1:
         return summarize(load, [await _share(endpoint, load, time.monotonic())])
+    # Imported here: multiprocessing and pickle are 0.9 MiB of a daemon that never spreads.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = _POOLS.get(n)
     if pool is None:
         shutdown(wait=False)  # another size's workers (a reload changed it): not kept idle

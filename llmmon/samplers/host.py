@@ -11,6 +11,7 @@ import psutil
 from pydantic import Field
 
 from llmmon.config import NameFilter, SamplerConfig
+from llmmon.config.regex import LOOPBACK, PSEUDO_MOUNTS, VIRTUAL_DEVICES
 from llmmon.metrics.family import Family, Kind, Reading
 from llmmon.samplers.cgroup import CgroupReader, CgroupReading
 
@@ -18,9 +19,9 @@ from llmmon.samplers.cgroup import CgroupReader, CgroupReading
 class HostConfig(SamplerConfig):
     # Pseudo filesystems are skipped by type; these filter what is left by mount point.
     mountpoints: NameFilter = Field(
-        default_factory=lambda: NameFilter(exclude=r"^/(proc|sys|dev|run)($|/)"))
-    devices: NameFilter = Field(default_factory=lambda: NameFilter(exclude=r"^(loop|ram)\d*$"))
-    interfaces: NameFilter = Field(default_factory=lambda: NameFilter(exclude=r"^lo$"))
+        default_factory=lambda: NameFilter(exclude=PSEUDO_MOUNTS))
+    devices: NameFilter = Field(default_factory=lambda: NameFilter(exclude=VIRTUAL_DEVICES))
+    interfaces: NameFilter = Field(default_factory=lambda: NameFilter(exclude=LOOPBACK))
 
 
 HOST_CPU_RATIO = Family("llmmon_host_cpu_utilization_ratio", "gauge",
