@@ -508,3 +508,12 @@ def test_re2_loads_with_the_first_pattern_of_a_users_config(tmp_path: Path) -> N
         done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
                               text=True, timeout=60)
         assert done.stdout.strip() == loaded, done.stderr
+
+
+@pytest.mark.parametrize(("nice", "why"), [(-21, "greater than or equal to -20"),
+                                           (20, "less than or equal to 19")])
+def test_a_load_nice_value_outside_linuxs_range_names_the_field(tmp_path: Path, nice: int,
+                                                                 why: str) -> None:
+    assert problems(tmp_path, {"endpoints": [{**ENDPOINT, "load": {"nice": nice}}]}) == \
+        [f"endpoints[0] (local).load.nice: Input should be {why}"]
+    assert load(tmp_path, {"endpoints": [{**ENDPOINT, "load": {"nice": -20}}]})

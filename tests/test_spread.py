@@ -3,6 +3,7 @@ in two spawned processes against a real (in-process) server merges into one resu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -63,5 +64,35 @@ async def test_a_burst_spread_over_two_processes_merges_into_one_result(
     # the workers, already there, start together: their streams overlap
     assert 2 < result.concurrency <= 4
     assert len(result.send_waits) == 12
-    pool = spread._POOLS[2]
+    pool = spread._POOLS[(2, 0)]
     assert len({p.pid for p in pool._processes.values()}) == 2
+
+
+async def test_the_workers_take_the_configured_nice_value(sim: SimServer, pools: None) -> None:
+    """``load.nice``: every worker of the burst runs at it (a positive value needs no
+    privilege, so this holds for any user)."""
+    ep = make_endpoint(sim.url(), load={"concurrency": 2, "requests": 2, "processes": 2,
+                                        "nice": 7})
+    assert ep.load is not None
+    result = await spread.run_load_spread(ep, ep.load)
+    assert result.succeeded == 2, result.errors
+    pool = spread._POOLS[(2, 7)]
+    niceness = {pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=30)
+                for _ in range(8)}
+    assert niceness == {7}
+    assert os.getpriority(os.PRIO_PROCESS, 0) != 7  # the daemon's own is untouched
+
+
+def test_a_refused_nice_value_is_reported_with_what_the_workers_ran_at() -> None:
+    assert spread.refused(-10, [-10, -10]) == []
+    assert spread.refused(-10, [0, 0]) == [0]
+    assert spread.refused(-10, [-10, 0]) == [-10, 0]
+    assert spread.refused(5, [5]) == []
+
+
+def test_a_worker_refused_its_nice_value_still_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    def deny(*args: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", deny)
+    spread.prioritize(-10)  # no exception: the burst runs, and says what it ran at

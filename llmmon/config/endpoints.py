@@ -98,6 +98,11 @@ class LoadConfig(StrictModel):
     # llmmon may use. One event loop reads about 30,000 streamed events a second: past
     # that, its reads come late and take two events at once.
     processes: int = Field(default=1, ge=0, le=64)
+    # The nice value of those processes (with processes ≥ 2). A stamp is the kernel's, but a
+    # read that comes late takes two events at once and stamps both with the second: with a
+    # busy neighbour on the CPUs, -10 let the readers run first (needs CAP_SYS_NICE below 0;
+    # without it, a warning, and the burst runs at the daemon's own).
+    nice: int = Field(default=0, ge=-20, le=19)
 
 
 class CacheProbeConfig(StrictModel):

@@ -13,6 +13,7 @@ threads.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import TYPE_CHECKING
@@ -20,12 +21,13 @@ from typing import TYPE_CHECKING
 from llmmon.config import EndpointConfig, LoadConfig
 from llmmon.probe.load import Burst, LoadResult, burst, load_clients, summarize
 
+log = logging.getLogger(__name__)
 START_IN = 0.2  # seconds: the shares are handed out, then all start at one instant
 SPARE = 30.0  # seconds past the burst's timeout before the workers are given up on
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}  # by (processes, nice)
 
 
 def processes_for(load: LoadConfig) -> int:
@@ -53,26 +55,51 @@ async def run_load_spread(endpoint: EndpointConfig, load: LoadConfig) -> LoadRes
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = _POOLS.get(n)
+    key = (n, load.nice)
+    pool = _POOLS.get(key)
     if pool is None:
         shutdown(wait=False)  # another size's workers (a reload changed it): not kept idle
-        pool = _POOLS[n] = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+        pool = _POOLS[key] = ProcessPoolExecutor(
+            n, mp_context=multiprocessing.get_context("spawn"), initializer=prioritize,
+            initargs=(load.nice,))
     loop = asyncio.get_running_loop()
     start_at = time.monotonic() + START_IN
     parts = [loop.run_in_executor(pool, _work, endpoint, share, start_at)
              for share in shares(load, n)]
     try:
         async with asyncio.timeout(load.timeout + START_IN + SPARE):
-            bursts = await asyncio.gather(*parts)
+            done = await asyncio.gather(*parts)
     except (BrokenProcessPool, TimeoutError):
-        _POOLS.pop(n, None)  # a worker died or hung: the next burst gets fresh ones
+        _POOLS.pop(key, None)  # a worker died or hung: the next burst gets fresh ones
         pool.shutdown(wait=False, cancel_futures=True)
         raise
-    return summarize(load, bursts)
+    if (ran := refused(load.nice, [nice for _, nice in done])) and key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("load: the burst's processes could not take nice %d (below 0 it needs "
+                    "CAP_SYS_NICE): they ran at %s", load.nice, ran)
+    return summarize(load, [b for b, _ in done])
 
 
-def _work(endpoint: EndpointConfig, load: LoadConfig, start_at: float) -> Burst:
-    return asyncio.run(_share(endpoint, load, start_at))
+def refused(wanted: int, ran: list[int]) -> list[int]:
+    """The nice values the workers ran at, where any is not the one asked for; else none."""
+    return sorted(set(ran)) if any(nice != wanted for nice in ran) else []
+
+
+_WARNED: set[tuple[int, int]] = set()
+
+
+def prioritize(nice: int) -> None:
+    """A worker's start: take ``nice``; where that is refused, run at what it has."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError:
+        pass  # reported by the burst (run_load_spread), where the daemon logs
+
+
+def _work(endpoint: EndpointConfig, load: LoadConfig, start_at: float) -> tuple[Burst, int]:
+    """A share of the burst, and the nice value it ran at."""
+    return (asyncio.run(_share(endpoint, load, start_at)),
+            os.getpriority(os.PRIO_PROCESS, 0))
 
 
 async def _share(endpoint: EndpointConfig, load: LoadConfig, start_at: float) -> Burst:
