@@ -20,12 +20,13 @@ nothing parsed, on the same server; what both show is the server's and the machi
 
 ``--busy`` runs a CPU-bound neighbour process throughout; ``--workers N`` spreads the
 streams over N processes, each with its own event loop, all stamping with CLOCK_MONOTONIC
-(one clock for the whole machine), their observations merged as they are. ``--scrapes``
+(one clock for the whole machine), their observations merged as they are; ``--nice N``
+runs them at nice N (llmmon's ``load.nice``), the simulator and the neighbour at 0. ``--scrapes``
 repeats every row while llmmon's own /metrics (100 endpoints' series) is scraped 20 times a
 second by another process.
 
     python benchmarks/timing_accuracy.py [--streams 1 16 64 256] [--seconds 10] [--busy]
-        [--workers 1] [--scrapes]
+        [--workers 1] [--nice 0] [--scrapes]
 """
 
 from __future__ import annotations
@@ -214,20 +215,28 @@ async def run(streams: int, until: float, base: str, reference: bool = False
     return {"errors": errors, "counts": counts, "cpu": time.process_time() - cpu0}
 
 
-def worker(streams: int, until: float, base: str, reference: bool, out: Any) -> None:
+def worker(streams: int, until: float, base: str, reference: bool, out: Any,
+           nice: int = 0) -> None:
+    os.setpriority(os.PRIO_PROCESS, 0, nice)  # as llmmon's load.nice does (probe/spread.py)
     out.put(asyncio.run(run(streams, until, base, reference)))
 
 
 def run_spread(streams: int, seconds: float, base: str, workers: int,
-               reference: bool = False) -> dict[str, Any]:
-    """The streams spread over ``workers`` processes (one: this one), merged exactly."""
+               reference: bool = False, nice: int = 0) -> dict[str, Any]:
+    """The streams spread over ``workers`` processes (one: this one), merged exactly, each
+    at ``nice`` (this process: for the row, then back)."""
     until = time.monotonic() + seconds
     if workers <= 1:
-        return asyncio.run(run(streams, until, base, reference))
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        try:
+            return asyncio.run(run(streams, until, base, reference))
+        finally:
+            os.setpriority(os.PRIO_PROCESS, 0, own)
     context = multiprocessing.get_context("fork")
     out = context.Queue()
     shares = [streams // workers + (i < streams % workers) for i in range(workers)]
-    procs = [context.Process(target=worker, args=(n, until, base, reference, out))
+    procs = [context.Process(target=worker, args=(n, until, base, reference, out, nice))
              for n in shares if n]
     for proc in procs:
         proc.start()
@@ -302,6 +311,12 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.05)
     parser.add_argument("--busy", action="store_true", help="a CPU-bound neighbour process")
     parser.add_argument("--workers", type=int, default=1, help="client processes")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="the client processes' nice value (llmmon's load.nice); the "
+                        "simulator and the neighbour keep 0")
+    parser.add_argument("--sim-nice", type=int, default=0,
+                        help="the simulator's: its request-received stamp is the E2E truth, "
+                        "late by its own queueing when it waits for a CPU")
     parser.add_argument("--reference", action="store_true",
                         help="after each row, the floor client on the same server")
     parser.add_argument("--scrapes", action="store_true",
@@ -312,23 +327,28 @@ def main() -> None:
     args = parser.parse_args()
     sim = subprocess.Popen([sys.executable, "-m", "llmmon.sim.simulator", "--port", "0",
                             "--ttft", str(args.ttft), "--itl", str(args.itl)],
-                           stdout=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, args.sim_nice))
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     assert sim.stdout is not None
     base = sim.stdout.readline().split()[-1]
     print(f"simulator {base}: ttft {args.ttft * 1000:.0f} ms, itl {args.itl * 1000:.0f} ms, "
           f"32 tokens per probe, {args.seconds:.0f} s per row, {args.workers} client "
-          f"process(es){', a busy neighbour' if busy else ''}, {os.cpu_count()} CPUs")
+          f"process(es) at nice {args.nice}, simulator at {args.sim_nice}"
+          f"{', a busy neighbour' if busy else ''}, "
+          f"{os.cpu_count()} CPUs")
     rows = []
     try:
         for scraped in (False, True) if args.scrapes else (False,):
             for streams in args.streams:
                 out = (with_scrapes(streams, args.seconds, base, args.series_endpoints,
                                     args.workers)
-                       if scraped else run_spread(streams, args.seconds, base, args.workers))
+                       if scraped else run_spread(streams, args.seconds, base, args.workers,
+                                                  nice=args.nice))
                 rows.append(report(streams, scraped, out, args.itl * 250))
                 if args.reference and not scraped:
-                    floor = run_spread(streams, args.seconds, base, args.workers, True)
+                    floor = run_spread(streams, args.seconds, base, args.workers, True,
+                                       args.nice)
                     rows.append(report(streams, scraped, floor, args.itl * 250, "floor client"))
     finally:
         sim.terminate()
