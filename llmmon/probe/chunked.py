@@ -118,7 +118,8 @@ class Dechunker:
         return pos
 
     def _trail(self, line: bytes) -> None:
-        # h11 bounds a whole trailer block by its incomplete-event limit: so does this
+        # A trailer block is kept until its end: bounded like a chunk header (h11 bounds it
+        # while incomplete; a whole one past 16 KiB, which it would take, is refused here)
         self._trailer_bytes += len(line) + 2
         if self._trailer_bytes > MAX_LINE_BYTES:
             raise ProtocolError("chunk header or trailer too long")
