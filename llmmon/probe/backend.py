@@ -137,6 +137,23 @@ class StampedStream(HeadAligned, httpcore.AsyncNetworkStream):
         except OSError as exc:
             raise httpcore.WriteError(str(exc)) from exc
 
+    def send_now(self, buffer: bytes) -> bytes:
+        """Hand ``buffer`` to the socket without waiting (a burst's requests go out in one
+        tight loop, ``wire.py``); return what it did not take, for ``finish_send``."""
+        self.last_tx_ns = time.monotonic_ns()
+        if self.cut_heads:
+            self._expect_head(self.last_tx_ns)
+        try:
+            sent = self._sock.send(buffer)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+        return buffer[sent:]
+
+    async def finish_send(self, rest: bytes) -> None:
+        await self.write(rest)
+
     async def aclose(self) -> None:
         self._unwatch()
         self._sock.close()

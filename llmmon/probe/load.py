@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from llmmon.config import EndpointConfig, LoadConfig
+from llmmon.config import EndpointConfig, LoadConfig, Prompt
 from llmmon.probe.result import ProbeResult
-from llmmon.probe.run import run_probe
-from llmmon.probe.transport import make_client, ssl_context
+from llmmon.probe.run import Prepared, prepare, run_probe
+from llmmon.probe.transport import ssl_context
+from llmmon.probe.wire import Encoded, WireTransport, wire_client
 
 
 @dataclass
@@ -47,13 +48,12 @@ class LoadResult:
 
 
 def load_clients(endpoint: EndpointConfig, load: LoadConfig) -> list[httpx.AsyncClient]:
-    """One client of one connection per stream, sharing a TLS context, made before the
-    burst's clock starts. Streams sharing one pool queued for its connections and met
-    httpcore's ConnectionNotAvailable retries (575 per 192 requests at 64 streams): their
-    sends came late and the burst's figures read low."""
+    """One client of one connection per stream (``wire.py``), sharing a TLS context. Streams
+    sharing one pool queued for its connections and met httpcore's ConnectionNotAvailable
+    retries (575 per 192 requests at 64 streams): their sends came late and the burst's
+    figures read low."""
     context = ssl_context(endpoint)
-    return [make_client(endpoint, 1, context)
-            for _ in range(min(load.concurrency, load.requests))]
+    return [wire_client(endpoint, context) for _ in range(min(load.concurrency, load.requests))]
 
 
 async def run_load(clients: Sequence[httpx.AsyncClient], endpoint: EndpointConfig,
@@ -74,31 +74,87 @@ class Burst:
     waits: list[tuple[int, int]]  # (asked, sent)
     requests: int
     duration: float
+    fired: int = 0  # requests sent by one non-blocking send when asked for (wire.py)
+
+
+@dataclass
+class _Next:
+    """A stream's next request, built before it is asked for."""
+
+    prompt: Prompt
+    prepared: Prepared | None
+    encoded: Encoded | None
 
 
 async def burst(clients: Sequence[httpx.AsyncClient], endpoint: EndpointConfig,
                 load: LoadConfig) -> Burst:
+    """Every stream's connection is opened and its first request built before the clock;
+    then the first requests go out in one loop, each a single ``send``. A stream builds its
+    next request while the current one is out, and sends it the moment that one ends."""
     queue = iter(range(load.requests))
     out = Burst([], [], [], load.requests, 0.0)
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        for i in queue:
-            prompt = endpoint.prompts[i % len(endpoint.prompts)]
-            asked = time.monotonic_ns()
-            result = await run_probe(client, endpoint, prompt)
+    def take(client: httpx.AsyncClient) -> _Next | None:
+        i = next(queue, None)
+        if i is None:
+            return None
+        prompt = endpoint.prompts[i % len(endpoint.prompts)]
+        prepared = prepare(client, endpoint, prompt)
+        wire = _wire(client)
+        encoded = Encoded(prepared.request) if prepared and wire else None
+        return _Next(prompt, prepared, encoded)
+
+    async def worker(client: httpx.AsyncClient, item: _Next | None, asked: int) -> None:
+        while item is not None:
+            following = take(client)  # built while this one is out
+            result = await run_probe(client, endpoint, item.prompt, prepared=item.prepared)
             out.spans.append((result.sent_ns or asked, time.monotonic_ns()))
             if result.sent_ns is not None:
                 out.waits.append((asked, result.sent_ns))
             out.results.append(result)
+            if following is not None:
+                await _connect(client)  # a connection the server closed: made again now
+                asked, fired = _fire(client, following)
+                out.fired += fired
+            item = following
 
-    start = time.perf_counter()
-    workers = [asyncio.create_task(worker(c)) for c in clients[:load.requests]]
+    streams = clients[:load.requests]
+    try:  # connections made before the clock, within the burst's time
+        async with asyncio.timeout(load.timeout):
+            await asyncio.gather(*(_connect(c) for c in streams))
+    except TimeoutError:
+        pass  # those not made are made by their first request, which says why they fail
+    firsts = [take(c) for c in streams]
+    start, asked = time.perf_counter(), time.monotonic_ns()  # every first one asked now
+    for client, item in zip(streams, firsts, strict=True):
+        if item is not None:
+            out.fired += _fire(client, item)[1]
+    workers = [asyncio.create_task(worker(c, item, asked))
+               for c, item in zip(streams, firsts, strict=True)]
     _, pending = await asyncio.wait(workers, timeout=load.timeout)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     out.duration = time.perf_counter() - start
     return out
+
+
+def _wire(client: httpx.AsyncClient) -> WireTransport | None:
+    transport = getattr(client, "stamping", None)
+    return transport if isinstance(transport, WireTransport) else None
+
+
+async def _connect(client: httpx.AsyncClient) -> None:
+    if wire := _wire(client):
+        await wire.connect()
+
+
+def _fire(client: httpx.AsyncClient, item: _Next) -> tuple[int, bool]:
+    """Send ``item`` now where it can be (else ``run_probe`` sends it): when it was asked,
+    and whether it went."""
+    asked = time.monotonic_ns()
+    wire = _wire(client)
+    return asked, bool(item.encoded and wire and wire.fire(item.encoded))
 
 
 def summarize(load: LoadConfig, bursts: Sequence[Burst]) -> LoadResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import httpx
 from sniffio import current_async_library_cvar
@@ -52,15 +53,41 @@ def status_reason(status: int) -> ErrorReason | None:
     return None
 
 
-async def run_probe(
-    client: httpx.AsyncClient,
-    endpoint: EndpointConfig,
-    prompt: Prompt,
-    *,
-    decoder: StreamDecoder | None = None,
-    listed: ListedModels | None = None,
-    nonce: bool | None = None,
-) -> ProbeResult:
+@dataclass
+class Prepared:
+    """A probe's request, built before it is asked for (the load probe's, ``load.py``)."""
+
+    prompt: Prompt  # with its nonce, where it has one
+    request: httpx.Request
+    headers: dict[str, str]
+    trace: Trace
+
+
+def prepare(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt,
+            nonce: bool | None = None) -> Prepared | None:
+    """The request ``run_probe`` would build; None where building it fails (a key file that
+    cannot be read): run_probe then builds it, and reports why."""
+    if endpoint.cache_bust if nonce is None else nonce:
+        prompt = prompt.with_nonce()
+    trace = Trace()
+    try:
+        return Prepared(prompt, *_build(client, endpoint, prompt, trace), trace)
+    except Exception:
+        return None
+
+
+def _build(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt, trace: Trace
+           ) -> tuple[httpx.Request, dict[str, str]]:
+    spec = get_provider(endpoint).request(endpoint, prompt, endpoint.api_key())
+    headers = {**endpoint.extra_headers(), "Accept-Encoding": "identity", **spec.headers}
+    return client.build_request("POST", spec.url, json=spec.body, headers=headers,
+                                params=spec.params, extensions={"trace": trace}), headers
+
+
+async def run_probe(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt, *,
+                    decoder: StreamDecoder | None = None, listed: ListedModels | None = None,
+                    nonce: bool | None = None, prepared: Prepared | None = None
+                    ) -> ProbeResult:
     """Run one probe under ``endpoint.timeout``. Never raises (but for cancellation): every
     failure ends as a bounded reason, with a detail and a hint where there is one.
 
@@ -68,18 +95,22 @@ async def run_probe(
     ``listed``, the endpoint's model-list cache, lets a successful probe also be checked
     against the models the server lists (for servers that echo the requested name).
     ``nonce`` (default: the endpoint's ``cache_bust``) starts the prompt with a fresh one.
+    ``prepared`` is the request, built (``prepare``) and maybe already sent.
     """
     # httpcore asks sniffio which async library runs it for every lock and event it sets up;
     # told once, sniffio answers from the context instead of looking for the current task.
     current_async_library_cvar.set("asyncio")
-    if endpoint.cache_bust if nonce is None else nonce:
-        prompt = prompt.with_nonce()
+    if prepared is not None:
+        prompt, trace = prepared.prompt, prepared.trace
+    else:
+        if endpoint.cache_bust if nonce is None else nonce:
+            prompt = prompt.with_nonce()
+        trace = Trace()
     result = ProbeResult(endpoint.name, prompt.name)
-    trace = Trace()
     start = time.monotonic_ns()
     try:
         async with asyncio.timeout(endpoint.timeout):
-            await _exchange(client, endpoint, prompt, result, trace, decoder)
+            await _exchange(client, endpoint, prompt, result, trace, decoder, prepared)
     except Exception as exc:  # the point: nothing a server sends may escape
         try:
             _failed(result, endpoint, exc)
@@ -197,13 +228,12 @@ async def _check_listed(client: httpx.AsyncClient, endpoint: EndpointConfig,
 
 
 async def _exchange(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt: Prompt,
-                    result: ProbeResult, trace: Trace, decoder: StreamDecoder | None) -> None:
+                    result: ProbeResult, trace: Trace, decoder: StreamDecoder | None,
+                    prepared: Prepared | None) -> None:
     max_bytes = endpoint.max_response_bytes
     provider = get_provider(endpoint)
-    spec = provider.request(endpoint, prompt, endpoint.api_key())
-    headers = {**endpoint.extra_headers(), "Accept-Encoding": "identity", **spec.headers}
-    request = client.build_request("POST", spec.url, json=spec.body, headers=headers,
-                                   params=spec.params, extensions={"trace": trace})
+    request, headers = (prepared.request, prepared.headers) if prepared is not None \
+        else _build(client, endpoint, prompt, trace)
     trace.began_ns = time.monotonic_ns()
     try:
         response = await send(client, request)

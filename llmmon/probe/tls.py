@@ -26,6 +26,8 @@ class RawStream(Protocol):
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None: ...
 
+    def send_now(self, buffer: bytes) -> bytes: ...
+
     async def aclose(self) -> None: ...
 
     def rtt_seconds(self) -> float | None: ...
@@ -98,6 +100,19 @@ class TLSStream(HeadAligned, httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(exc)) from exc
         self._expect_head(time.monotonic_ns())
         await self.raw.write(self._out.read(), timeout)
+
+    def send_now(self, buffer: bytes) -> bytes:
+        """As the plain stream's (``backend.py``): encrypted, then handed over without waiting;
+        what is left is ciphertext, for ``finish_send``."""
+        try:
+            self._tls.write(buffer)
+        except ssl.SSLError as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+        self._expect_head(time.monotonic_ns())
+        return self.raw.send_now(self._out.read())
+
+    async def finish_send(self, rest: bytes) -> None:
+        await self.raw.write(rest)
 
     async def aclose(self) -> None:
         await self.raw.aclose()

@@ -137,7 +137,7 @@ class ProbeClient(httpx.AsyncClient):
     transport for a request (auth flows, redirects, cookies, event hooks): a probe uses none
     of it, and it was a sixth of a probe's CPU."""
 
-    def __init__(self, transport: StampingTransport, timeout: float) -> None:
+    def __init__(self, transport: httpx.AsyncBaseTransport, timeout: float) -> None:
         super().__init__(transport=transport, timeout=httpx.Timeout(timeout),
                          follow_redirects=False)
         self.stamping = transport
