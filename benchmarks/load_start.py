@@ -1,9 +1,11 @@
 """The load probe's own queueing: how long each request waits in the client between its
-worker asking and its last byte going out, and the concurrency actually reached, with one
-connection per stream (llmmon's load probe) against one pool shared by every stream (what
-it did before, the reference), in the same process, against a simulator in another; then
-spread over ``--processes`` worker processes (``load.processes``), each run twice (the
-first spawns the workers) and the second printed.
+worker asking and its last byte going out, and the concurrency actually reached. llmmon's
+load probe (a connection of its own per stream, opened before the clock, each request
+encoded before it is asked for and sent by one ``send``: ``probe/wire.py``) against two
+references in the same process, against a simulator in another: one httpx pool shared by
+every stream (what it did in session 5), and an httpx client of one connection per stream
+(session 6); then spread over ``--processes`` worker processes (``load.processes``), each
+run twice (the first spawns the workers) and the second printed.
 
     .venv/bin/python benchmarks/load_start.py [--streams 64 256] [--processes 2]
 """
@@ -36,7 +38,8 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def one(url: str, streams: int, shared: bool, processes: int = 1) -> str:
+async def one(url: str, streams: int, shared: bool, processes: int = 1,
+              httpx_each: bool = False) -> str:
     endpoint = Settings(endpoints=[{"name": "sim", "provider": "openai", "url": url,
                                     "model": "sim", "timeout": "60s",
                                     "max_tokens": 16}]).endpoints[0]
@@ -45,14 +48,17 @@ async def one(url: str, streams: int, shared: bool, processes: int = 1) -> str:
     if processes > 1:
         await run_load_spread(endpoint, load)  # spawns the workers
         result = await run_load_spread(endpoint, load)
-        how = f"{processes} processes      "
+        how = f"llmmon, {processes} processes".ljust(26)
     elif shared:
         pool = make_client(endpoint, streams)
         clients = [pool] * streams
+    elif httpx_each:
+        clients = [make_client(endpoint, 1) for _ in range(streams)]
     else:
         clients = load_clients(endpoint, load)
     if processes <= 1:
-        how = "one shared pool    " if shared else "a client per stream"
+        how = ("httpx, one shared pool    " if shared else
+               "httpx, a client per stream" if httpx_each else "llmmon's load probe       ")
         try:
             result = await run_load(clients, endpoint, load)
         finally:
@@ -84,8 +90,8 @@ async def main(streams: list[int], processes: list[int]) -> None:
     try:
         wait_up(url)
         for n in streams:
-            for shared in (True, False):
-                print(await one(url, n, shared), flush=True)
+            for shared, each in ((True, False), (False, True), (False, False)):
+                print(await one(url, n, shared, httpx_each=each), flush=True)
             for count in processes:
                 print(await one(url, n, False, count), flush=True)
     finally:
