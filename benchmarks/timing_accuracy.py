@@ -81,6 +81,7 @@ async def one_stream(endpoint: OpenAIConfig, until: float, errors: dict[str, lis
                      counts: dict[str, int]) -> None:
     provider = get_provider(endpoint)
     received: list[int] = []
+    first_byte: list[int] = []
 
     async with make_client(endpoint) as client:
         # The server's stamp is read off the response at the transport, so that the probe
@@ -91,6 +92,7 @@ async def one_stream(endpoint: OpenAIConfig, until: float, errors: dict[str, lis
         async def keep_header(request: httpx.Request) -> httpx.Response:
             response = await handle(request)
             received.append(int(response.headers.get("x-sim-received-ns", "0")))
+            first_byte.append(int(response.headers.get("x-sim-first-byte-ns", "0")))
             return response
 
         client.stamping.handle_async_request = keep_header  # type: ignore[method-assign]
@@ -115,7 +117,13 @@ async def one_stream(endpoint: OpenAIConfig, until: float, errors: dict[str, lis
             # (its start is llmmon's own stamp taken right before the request's last send).
             errors["first"].append(result.ttft - (sent[0] - result.sent_ns) / 1e9)
             errors["itl"] += [m - t for m, t in zip(result.itl, true_gaps, strict=True)]
-            errors["e2e"].append(result.e2e - (sent[-1] - received[-1]) / 1e9)
+            # E2E from the request's first byte: the stamping server's kernel stamp of it
+            # where there is one, else the simulator's received stamp. A probe that opened
+            # its connection counts it in its E2E (what a user waits for), which no server
+            # stamp sees: its setup phases, measured apart, are taken out to compare.
+            setup = sum(result.phases.get(k, 0.0) for k in ("dns", "connect", "tls"))
+            errors["e2e"].append(result.e2e - setup
+                                 - (sent[-1] - (first_byte[-1] or received[-1])) / 1e9)
             counts["probes"] += 1
             counts["events"] += len(sent)
 
@@ -142,7 +150,7 @@ async def reference_stream(base: str, until: float, errors: dict[str, list[float
         began = time.monotonic_ns()
         sock.send(request)
         stamps, raw = [], b""
-        while not raw.endswith(b"0\r\n\r\n"):
+        while b"[DONE]" not in raw or not raw.endswith(b"\r\n0\r\n\r\n"):
             await wait_readable(loop, sock)
             data, anc, _, _ = sock.recvmsg(65536, 64)
             at = stamp_of(anc)
@@ -152,10 +160,12 @@ async def reference_stream(base: str, until: float, errors: dict[str, list[float
         counts["in_flight"] -= 1
         sent = [int(x) for x in SENT.findall(raw)]
         received = int(re.search(rb"x-sim-received-ns: (\d+)", raw, re.I).group(1))  # type: ignore[union-attr]
+        first = re.search(rb"x-sim-first-byte-ns: (\d+)", raw, re.I)
         errors["first"].append((stamps[0] - sent[0]) / 1e9)
         errors["itl"] += [((b - a) - (y - x)) / 1e9 for (a, b), (x, y)
                           in zip(itertools.pairwise(stamps), itertools.pairwise(sent), strict=True)]
-        errors["e2e"].append((stamps[-1] - began - (sent[-1] - received)) / 1e9)
+        errors["e2e"].append((stamps[-1] - began
+                               - (sent[-1] - (int(first.group(1)) if first else received))) / 1e9)
         errors["ttft"].append((stamps[0] - began - (sent[0] - received)) / 1e9)
         counts["probes"] += 1
         counts["events"] += len(sent)
@@ -314,6 +324,9 @@ def main() -> None:
     parser.add_argument("--nice", type=int, default=0,
                         help="the client processes' nice value (llmmon's load.nice); the "
                         "simulator and the neighbour keep 0")
+    parser.add_argument("--server", choices=("sim", "stamping"), default="sim",
+                        help="stamping: benchmarks/stamping_server.py, which stamps a "
+                        "request's arrival in the kernel (the E2E truth)")
     parser.add_argument("--sim-nice", type=int, default=0,
                         help="the simulator's: its request-received stamp is the E2E truth, "
                         "late by its own queueing when it waits for a CPU")
@@ -325,16 +338,18 @@ def main() -> None:
                         help="endpoints' worth of series in the scraped exposition")
     parser.add_argument("--json", action="store_true", help="also print raw summaries as JSON")
     args = parser.parse_args()
-    sim = subprocess.Popen([sys.executable, "-m", "llmmon.sim.simulator", "--port", "0",
-                            "--ttft", str(args.ttft), "--itl", str(args.itl)],
+    server = ([sys.executable, "-m", "llmmon.sim.simulator", "--port", "0"]
+              if args.server == "sim" else
+              [sys.executable, str(Path(__file__).resolve().parent / "stamping_server.py")])
+    sim = subprocess.Popen([*server, "--ttft", str(args.ttft), "--itl", str(args.itl)],
                            stdout=subprocess.PIPE, text=True,
                            preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, args.sim_nice))
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     assert sim.stdout is not None
     base = sim.stdout.readline().split()[-1]
-    print(f"simulator {base}: ttft {args.ttft * 1000:.0f} ms, itl {args.itl * 1000:.0f} ms, "
+    print(f"{args.server} {base}: ttft {args.ttft * 1000:.0f} ms, itl {args.itl * 1000:.0f} ms, "
           f"32 tokens per probe, {args.seconds:.0f} s per row, {args.workers} client "
-          f"process(es) at nice {args.nice}, simulator at {args.sim_nice}"
+          f"process(es) at nice {args.nice}, server at {args.sim_nice}"
           f"{', a busy neighbour' if busy else ''}, "
           f"{os.cpu_count()} CPUs")
     rows = []

@@ -217,3 +217,33 @@ async def test_e2e_begins_at_the_requests_first_byte_on_a_kept_connection(
     assert before <= began + 1000  # (float rounding)
     assert began <= (second.sent_ns or after)
     assert second.phases["connect"] == 0.0
+
+
+async def test_e2e_counts_a_new_connections_setup_not_the_clients_wait_after_it(
+        serve: Callable[[Script], asyncio.Future[str]], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """A probe that opens its connection counts the connect's own span in its E2E; the
+    client busy elsewhere between the connect and the request's first byte (here 100 ms,
+    the loop blocked) is not the server's time."""
+    from llmmon.probe.trace import Trace
+
+    record = Trace.__call__
+
+    async def busy_after_connect(self: Trace, name: str, info: dict[str, object]) -> None:
+        await record(self, name, info)
+        if name == "connection.connect_tcp.complete":
+            time.sleep(0.1)  # the loop held, as by other streams' work
+
+    monkeypatch.setattr(Trace, "__call__", busy_after_connect)
+    url = await serve([HEAD, event("a"), END])
+    endpoint = make_endpoint(url, cache_bust=False)
+    async with make_client(endpoint, 1) as client:
+        result = await run_probe(client, endpoint, PROMPT)
+    assert result.ok, result.error
+    assert result.e2e is not None
+    assert result.sent_ns is not None
+    assert result.ended_ns is not None
+    setup = result.phases["dns"] + result.phases["connect"]
+    assert setup > 0
+    wire = (result.ended_ns - result.sent_ns) / 1e9
+    assert wire + setup - 0.002 <= result.e2e < wire + setup + 0.05  # not the 100 ms

@@ -116,10 +116,11 @@ async def run_probe(client: httpx.AsyncClient, endpoint: EndpointConfig, prompt:
             _failed(result, endpoint, exc)
         except Exception:  # describing it failed: the reason stands without a detail
             result.error = result.error or "protocol"
-    # From the exchange's start on the wire (Trace.began) to the stamp of the answer's last
-    # byte: the client's work around it is not the server's time. Without them (a failure,
-    # or no stamp), from the start to now.
-    result.e2e = ((result.ended_ns or time.monotonic_ns()) - (trace.began() or start)) / NS
+    # From the request's first byte on the wire (Trace.began) to the stamp of the answer's
+    # last byte, plus this probe's connection set-up: the client's work around them is not
+    # the server's time. Without them (a failure, or no stamp), from the start to now.
+    result.e2e = ((result.ended_ns or time.monotonic_ns()) - (trace.began() or start)
+                  + trace.setup_ns()) / NS
     result.flush_text()
     result.phases = trace.phases()
     result.finished_unix = time.time()
