@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from llmmon.config import Prompt
-from tests.conftest import probe
+from llmmon.probe.load import burst, load_clients
+from tests.conftest import make_endpoint, probe
 from tests.realservers import Llama
 
 SUM = Prompt.model_validate({"name": "sum", "text": "What is 2 + 3?", "max_tokens": 20,
@@ -54,3 +55,26 @@ async def test_completions_api(llama: str) -> None:
     assert result.ok, result.error
     assert result.output_tokens == 8
     assert result.text.strip()
+
+
+@pytest.mark.parametrize("server", ["llama_server", "llama_cpp_server"])
+async def test_a_load_burst_on_the_probes_own_connections(
+        server: str, request: pytest.FixtureRequest) -> None:
+    """The load probe's connections (probe/wire.py) against llama-cpp-python's uvicorn and
+    llama.cpp's own llama-server, which closes a connection after a streamed answer: every
+    request answered and checked, each sent the moment it was asked for."""
+    base: Llama = request.getfixturevalue(server)
+    ep = make_endpoint(base.url, **{**SMOLLM, "model": base.model_path,
+                                    "prompts": [SUM.model_dump(exclude_none=True)]},
+                       load={"concurrency": 2, "requests": 4, "timeout": "120s"})
+    assert ep.load is not None
+    clients = load_clients(ep, ep.load)
+    try:
+        out = await burst(clients, ep, ep.load)
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert [r.error for r in out.results] == [None] * 4, [r.detail for r in out.results]
+    assert all(r.check_passed for r in out.results)
+    assert out.fired == 4
+    assert all(sent >= asked for asked, sent in out.waits)
