@@ -9,12 +9,13 @@ import json
 import ssl
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trustme
 
 from llmmon.config import LoadConfig, Prompt
-from llmmon.probe.load import burst, load_clients, run_load
+from llmmon.probe.load import Burst, burst, load_clients
 from llmmon.probe.run import prepare, run_probe
 from llmmon.probe.tls import TLSStream
 from llmmon.probe.wire import Encoded, WireTransport, wire_client
@@ -70,6 +71,17 @@ async def scripted(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, S
         yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1", server
 
 
+async def run_burst(url: str, **settings: Any) -> Burst:
+    """A load burst against ``url``; ``settings`` are the endpoint's, ``load`` among them."""
+    ep = make_endpoint(url, **settings)
+    assert ep.load is not None
+    clients = load_clients(ep, ep.load)
+    try:
+        return await burst(clients, ep, ep.load)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
 @pytest.mark.parametrize("scripted", ["sse"], indirect=True)
 async def test_a_fired_request_is_sent_before_its_probe_runs(
         scripted: tuple[str, Scripted]) -> None:
@@ -102,14 +114,8 @@ async def test_a_streams_connection_is_kept_or_made_again(
     """Three requests on one stream: one connection while the server keeps it, a new one
     for each after a server that closes it."""
     url, server = scripted
-    ep = make_endpoint(url, load={"concurrency": 1, "requests": 3})
-    assert ep.load is not None
-    clients = load_clients(ep, ep.load)
-    try:
-        result = await run_load(clients, ep, ep.load)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-    assert result.succeeded == 3, result.errors
+    out = await run_burst(url, load={"concurrency": 1, "requests": 3})
+    assert [r.error for r in out.results] == [None] * 3
     assert (server.connections, server.requests) == (connections, 3)
 
 
@@ -117,13 +123,7 @@ async def test_a_streams_connection_is_kept_or_made_again(
 async def test_an_error_status_is_read_through_h11_and_the_connection_kept(
         scripted: tuple[str, Scripted]) -> None:
     url, server = scripted
-    ep = make_endpoint(url, load={"concurrency": 1, "requests": 2})
-    assert ep.load is not None
-    clients = load_clients(ep, ep.load)
-    try:
-        out = await burst(clients, ep, ep.load)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
+    out = await run_burst(url, load={"concurrency": 1, "requests": 2})
     assert [r.error for r in out.results] == ["http_5xx", "http_5xx"]
     assert all("the model is overloaded" in (r.detail or "") for r in out.results)
     assert (server.connections, server.requests) == (1, 2)
@@ -132,13 +132,7 @@ async def test_an_error_status_is_read_through_h11_and_the_connection_kept(
 async def test_the_first_requests_are_asked_at_one_instant(sim: SimServer) -> None:
     """A burst's first wave is asked together, when the clock starts; each later request
     when its stream's previous one ended. All succeed against the simulator."""
-    ep = make_endpoint(sim.url(), load={"concurrency": 4, "requests": 10})
-    assert ep.load is not None
-    clients = load_clients(ep, ep.load)
-    try:
-        out = await burst(clients, ep, ep.load)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
+    out = await run_burst(sim.url(), load={"concurrency": 4, "requests": 10})
     assert all(r.ok for r in out.results), [r.error for r in out.results]
     asked = sorted(a for a, _ in out.waits)
     assert len(asked) == 10
@@ -151,14 +145,9 @@ async def test_the_first_requests_are_asked_at_one_instant(sim: SimServer) -> No
 async def test_a_refused_connection_is_a_connect_error(sim: SimServer) -> None:
     port = sim.port
     await sim.close()
-    ep = make_endpoint(f"http://127.0.0.1:{port}/v1", load={"concurrency": 2, "requests": 2})
-    assert ep.load is not None
-    clients = load_clients(ep, ep.load)
-    try:
-        result = await run_load(clients, ep, ep.load)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-    assert result.errors == {"connect": 2}
+    out = await run_burst(f"http://127.0.0.1:{port}/v1", load={"concurrency": 2, "requests": 2})
+    assert [r.error for r in out.results] == ["connect", "connect"]
+    assert out.fired == 0  # no connection to send on
 
 
 async def test_a_burst_over_tls(start_sim: object, tmp_path: object) -> None:
