@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +21,7 @@ from llmmon.probe.load import Burst, burst, load_clients
 from llmmon.probe.run import prepare, run_probe
 from llmmon.probe.tls import TLSStream
 from llmmon.probe.wire import Encoded, WireTransport, wire_client
-from tests.conftest import SimServer, make_endpoint
+from tests.conftest import SimServer, make_endpoint, wait_for_async
 
 PROMPT = Prompt(name="p", text="hi", max_tokens=4)
 pytestmark = pytest.mark.sim(ttft=0.02, itl=0.002)
@@ -168,3 +170,40 @@ async def test_a_burst_over_tls(start_sim: object, tmp_path: object) -> None:
         await asyncio.gather(*(c.aclose() for c in clients))
     assert all(r.ok for r in out.results), [(r.error, r.detail) for r in out.results]
     assert len(out.results) == 4
+
+
+async def test_a_send_that_fails_is_sent_again_on_a_new_connection() -> None:
+    """The server resets the connection opened before the clock: firing on it fails, the
+    probe then sends its request on a new connection, and the broken one is closed."""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:  # reset: SO_LINGER 0, then close
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return
+        await Scripted("sse").handle(reader, writer)
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with srv:
+        ep = make_endpoint(f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1")
+        client = wire_client(ep, None)
+        transport = client.stamping
+        assert isinstance(transport, WireTransport)
+        try:
+            await transport.connect()
+            stream = transport._stream
+            assert stream is not None
+            await wait_for_async(lambda: stream.get_extra_info("is_readable"), 5, "the reset")
+            prepared = prepare(client, ep, PROMPT)
+            assert prepared is not None
+            assert not transport.fire(Encoded(prepared.request))
+            result = await run_probe(client, ep, PROMPT, prepared=prepared)
+            assert stream.get_extra_info("socket").fileno() == -1  # the broken one closed
+        finally:
+            await client.aclose()
+    assert result.ok, (result.error, result.detail)
+    assert connections == 2

@@ -62,6 +62,7 @@ class WireTransport(httpx.AsyncBaseTransport):
         self._context, self._timeout = ssl_context, timeout
         self._stream: Stream | None = None
         self._fired: Encoded | None = None
+        self._broken: list[Stream] = []  # a send failed on it: closed with the next close
 
     async def connect(self) -> None:
         """Open the connection now (before the burst's clock) unless one is open and idle.
@@ -91,7 +92,9 @@ class WireTransport(httpx.AsyncBaseTransport):
             return False
         try:
             encoded.rest = self._stream.send_now(encoded.data)
-        except httpcore.WriteError:
+        except httpcore.WriteError:  # the probe sends it on a new connection
+            self._broken.append(self._stream)
+            self._stream = None
             return False
         self._fired = encoded
         return True
@@ -153,9 +156,10 @@ class WireTransport(httpx.AsyncBaseTransport):
             # an InformationalResponse (1xx): the real one follows
 
     async def _close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            await stream.aclose()
+        streams, self._stream, self._broken = [self._stream, *self._broken], None, []
+        for stream in streams:
+            if stream is not None:
+                await stream.aclose()
 
     def _done(self, stream: Stream, conn: h11.Connection, clean: bool) -> bool:
         """After a response: whether the connection serves the next request."""
