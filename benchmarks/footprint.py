@@ -8,6 +8,7 @@
    stamps) when this process's /metrics is scraped every 100 ms, 16 streams.
 
     python benchmarks/footprint.py [--seconds 120]
+    python benchmarks/footprint.py --breakdown   # the RSS each import step adds
 """
 
 from __future__ import annotations
@@ -48,11 +49,19 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def import_floor() -> float:
-    """RSS (MiB) of a Python that imported the fixed dependencies and nothing else."""
-    code = ("import prometheus_client, httpx, psutil, pynvml, apscheduler, pydantic_settings, "
-            "sys; from pathlib import Path; import os; print(int(Path(f'/proc/{os.getpid()}"
-            "/stat').read_text().rsplit(')', 1)[1].split()[21]) * os.sysconf('SC_PAGE_SIZE'))")
+FIXED = "prometheus_client, httpx, psutil, pynvml, apscheduler, pydantic_settings"
+# What the fixed dependencies load once used, not only imported: httpx sends through httpcore
+# (its h11 and anyio parts load with the first request), APScheduler schedules with a
+# scheduler class (which imports concurrent.futures.process, hence multiprocessing).
+TRANSPORT = "httpcore, h11, anyio, httpcore._backends.anyio, encodings.idna"
+AS_USED = f"{TRANSPORT}, apscheduler.schedulers.asyncio"
+
+
+def import_floor(modules: str = FIXED) -> float:
+    """RSS (MiB) of a Python that imported ``modules`` and nothing else."""
+    code = (f"import {modules}, sys; from pathlib import Path; import os; "
+            "print(int(Path(f'/proc/{os.getpid()}/stat').read_text().rsplit(')', 1)[1]"
+            ".split()[21]) * os.sysconf('SC_PAGE_SIZE'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     return int(done.stdout) / 2**20
@@ -95,12 +104,35 @@ def daemon_footprint(seconds: float, endpoints: int = 10, interval: str = "15s")
         sim.wait(10)
 
 
+# Import steps of a daemon, in an order where each adds only its own share (a package's
+# __init__ loads its siblings, so llmmon.config stands for every config model).
+STEPS = ("yaml", "apscheduler.schedulers.asyncio", TRANSPORT, "isal.isal_zlib, orjson",
+         "llmmon.config", "llmmon.metrics.recorder", "llmmon.providers", "llmmon.probe.run",
+         "llmmon.samplers", "llmmon.probe.spread", "llmmon.evals.runner",
+         "llmmon.daemon.runtime, llmmon.daemon.extra", "llmmon.cli")
+
+
+def import_breakdown() -> None:
+    """RSS added by each import step over the fixed dependencies, in one fresh process."""
+    code = (f"import {FIXED}\nimport os\n"
+            "def rss(): return int(open('/proc/self/statm').read().split()[1]) * "
+            "os.sysconf('SC_PAGE_SIZE') / 2**20\nfloor = last = rss()\n")
+    for step in STEPS:
+        code += (f"import {step}\nnow = rss()\nprint(f'{{now - last:6.2f}} MiB  "
+                 f"(total {{now - floor:5.2f}})  {step}')\nlast = now\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    print("RSS each import step adds over the fixed dependencies:\n" + done.stdout, end="")
+
+
 def rss_by_endpoints(seconds: float) -> None:
-    floor = import_floor()
-    print(f"import floor (the fixed dependencies imported): RSS {floor:.1f} MiB")
+    floor, used = import_floor(), import_floor(f"{FIXED}, {AS_USED}")
+    print(f"import floor (the fixed dependencies imported): RSS {floor:.1f} MiB; with what "
+          f"they load once used (httpcore, APScheduler's scheduler): {used:.1f} MiB")
     rss = {n: daemon_footprint(seconds, n, "15s" if n <= 10 else "60s")
            for n in (10, 100, 1000)}
-    print(f"RSS above the floor at 10 endpoints: {rss[10] - floor:.1f} MiB; per added "
+    print(f"RSS above the floor at 10 endpoints: {rss[10] - floor:.1f} MiB ("
+          f"{rss[10] - used:.1f} above the floor as used); per added "
           f"endpoint: {(rss[100] - rss[10]) / 90 * 1024:.0f} KiB (10→100), "
           f"{(rss[1000] - rss[100]) / 900 * 1024:.0f} KiB (100→1,000)")
 
@@ -175,7 +207,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--only-render", action="store_true")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="only the RSS each import step adds, then stop")
     args = parser.parse_args()
+    if args.breakdown:
+        import_breakdown()
+        return
     render_times()
     if args.only_render:
         return
