@@ -266,7 +266,7 @@ def unique_names(what: str) -> Callable[[Sequence[T]], Sequence[T]]:
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
 
 
 class NameFilter(StrictModel):
