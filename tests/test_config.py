@@ -517,3 +517,27 @@ def test_a_load_nice_value_outside_linuxs_range_names_the_field(tmp_path: Path, 
     assert problems(tmp_path, {"endpoints": [{**ENDPOINT, "load": {"nice": nice}}]}) == \
         [f"endpoints[0] (local).load.nice: Input should be {why}"]
     assert load(tmp_path, {"endpoints": [{**ENDPOINT, "load": {"nice": -20}}]})
+
+
+def test_importing_the_daemon_builds_no_config_validator() -> None:
+    """A config model's validator is built on first use: at import it would be compiled once
+    on its own and again inside SettingsData's, which is all a file load uses (RSS)."""
+    code = ("import pydantic, llmmon.cli, llmmon.daemon.runtime\n"
+            "def walk(c):\n"
+            "    for s in c.__subclasses__():\n"
+            "        yield s; yield from walk(s)\n"
+            "print(sorted(m.__name__ for m in walk(pydantic.BaseModel)\n"
+            "             if m.__module__.startswith('llmmon') and m.__pydantic_complete__))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_default_prompt_is_what_validation_would_make() -> None:
+    """DEFAULT_PROMPT skips validation (model_construct); it must still pass it unchanged."""
+    from llmmon.config.endpoints import DEFAULT_PROMPT
+    from llmmon.config.prompts import Prompt
+
+    data = DEFAULT_PROMPT.model_dump(by_alias=True)
+    assert Prompt.model_validate(data) == DEFAULT_PROMPT
+    assert DEFAULT_PROMPT.model_fields_set == {"name", "text"}
