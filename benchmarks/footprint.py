@@ -59,14 +59,17 @@ TRANSPORT = ("httpcore, h11, anyio, httpcore._backends.anyio, anyio._backends._a
 AS_USED = f"{TRANSPORT}, apscheduler.schedulers.asyncio"
 
 
+# The measuring process's own RSS in MiB, as code run inside it.
+RSS = ("import os\ndef rss(): return int(open('/proc/self/statm').read().split()[1]) * "
+       "os.sysconf('SC_PAGE_SIZE') / 2**20\n")
+
+
 def import_floor(modules: str = FIXED) -> float:
     """RSS (MiB) of a Python that imported ``modules`` and nothing else."""
-    code = (f"import {modules}, sys; from pathlib import Path; import os; "
-            "print(int(Path(f'/proc/{os.getpid()}/stat').read_text().rsplit(')', 1)[1]"
-            ".split()[21]) * os.sysconf('SC_PAGE_SIZE'))")
+    code = f"import {modules}\n{RSS}print(rss())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    return int(done.stdout) / 2**20
+    return float(done.stdout)
 
 
 def daemon_footprint(seconds: float, endpoints: int = 10, interval: str = "15s") -> float:
@@ -116,9 +119,7 @@ STEPS = ("yaml", "apscheduler.schedulers.asyncio", TRANSPORT, "isal.isal_zlib, o
 
 def import_breakdown() -> None:
     """RSS added by each import step over the fixed dependencies, in one fresh process."""
-    code = (f"import {FIXED}\nimport os\n"
-            "def rss(): return int(open('/proc/self/statm').read().split()[1]) * "
-            "os.sysconf('SC_PAGE_SIZE') / 2**20\nfloor = last = rss()\n")
+    code = f"import {FIXED}\n{RSS}floor = last = rss()\n"
     for step in STEPS:
         code += (f"import {step}\nnow = rss()\nprint(f'{{now - last:6.2f}} MiB  "
                  f"(total {{now - floor:5.2f}})  {step}')\nlast = now\n")
